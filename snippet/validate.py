@@ -1,0 +1,171 @@
+"""Heap's limits on names, identities and properties, shared by the tracker and the collector.
+
+Each check returns what was kept plus plain-English problems, so callers can warn once and go on.
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+
+EVENT_NAME_MAX = 255
+SERVER_EVENT_NAME_MAX = 1024  # Heap's server-side track allows longer names than the web API
+PROPERTY_KEY_MAX = 511  # keys must be shorter than 512
+EVENT_VALUE_MAX = 1023  # values must be shorter than 1024
+USER_VALUE_MAX = 255  # user property values: 255 characters or fewer
+IDENTITY_MAX = 254  # identities must be shorter than 255
+RESERVED_TRACK_NAMES = frozenset({"click", "change", "submit", "pageview"})
+
+# Identities that would merge every visitor into one user (Heap's warning, PostHog's list).
+_REFUSED_ANY_CASE = frozenset(
+    {
+        "anonymous",
+        "guest",
+        "distinctid",
+        "distinct_id",
+        "id",
+        "not_authenticated",
+        "email",
+        "undefined",
+        "true",
+        "false",
+        "user",
+        "null",
+        "none",
+        "nan",
+    }
+)
+_REFUSED_EXACT = frozenset({"[object Object]", "0", "-1", "[]", "{}"})
+
+Scalar = str | int | float | bool
+
+
+@dataclass
+class Cleaned:
+    """Properties that passed, and one line per property that did not."""
+
+    properties: dict[str, Scalar] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def event_name_problem(name: object, *, limit: int = EVENT_NAME_MAX) -> str | None:
+    """Why `name` cannot name an event, or None when it can."""
+    if not isinstance(name, str):
+        return f"event name must be a string, got {_type_name(name)}"
+    if not name.strip():
+        return "event name must not be empty"
+    if len(name) > limit:
+        return f"event name is {len(name)} characters; the limit is {limit}"
+    return None
+
+
+def normalize_identity(identity: object) -> str | None:
+    """An identity as Heap stores it: strings as given, whole numbers as their decimal text."""
+    if isinstance(identity, bool):
+        return None
+    if isinstance(identity, int):
+        return str(identity)
+    if isinstance(identity, float) and identity.is_integer():
+        return str(int(identity))
+    if isinstance(identity, str):
+        return identity
+    return None
+
+
+def identity_problem(identity: object) -> str | None:
+    """Why `identity` may not identify a user, or None when it may."""
+    text = normalize_identity(identity)
+    if text is None:
+        return f"identity must be a string or a whole number, got {_type_name(identity)}"
+    bare = text.strip()
+    if len(bare) >= 2 and bare[0] == bare[-1] and bare[0] in "'\"":
+        bare = bare[1:-1].strip()
+    if not bare:
+        return "identity must not be empty"
+    if bare.lower() in _REFUSED_ANY_CASE or bare in _REFUSED_EXACT:
+        return (
+            f"identity {text!r} is not unique to one person and would merge every visitor "
+            "into one user; pass a real user id or email"
+        )
+    if len(text) > IDENTITY_MAX:
+        return f"identity is {len(text)} characters; it must be shorter than 255"
+    return None
+
+
+def clean_properties(
+    properties: object,
+    *,
+    value_limit: int = EVENT_VALUE_MAX,
+    forbidden_keys: frozenset[str] = frozenset(),
+) -> Cleaned:
+    """Flatten nested objects with dots, drop null values, and keep what fits Heap's limits."""
+    cleaned = Cleaned()
+    if properties is None:
+        return cleaned
+    if not isinstance(properties, dict):
+        cleaned.problems.append(f"properties must be an object, got {_type_name(properties)}")
+        return cleaned
+    for key, value in _flatten(properties, ""):
+        problem = _property_problem(key, value, value_limit, forbidden_keys)
+        if problem is None:
+            cleaned.properties[key] = _as_scalar(value)
+        elif problem:
+            cleaned.problems.append(problem)
+    return cleaned
+
+
+def clean_user_properties(properties: object) -> Cleaned:
+    """User properties: values of 255 characters or fewer, and never a `user_id` key."""
+    return clean_properties(
+        properties, value_limit=USER_VALUE_MAX, forbidden_keys=frozenset({"user_id"})
+    )
+
+
+def _flatten(mapping: dict[object, object], prefix: str) -> list[tuple[str, object]]:
+    pairs: list[tuple[str, object]] = []
+    for raw_key, value in mapping.items():
+        key = f"{prefix}{raw_key}"
+        if isinstance(value, dict):
+            pairs.extend(_flatten(value, key + "."))
+        else:
+            pairs.append((key, value))
+    return pairs
+
+
+def _as_scalar(value: object) -> Scalar:
+    if isinstance(value, list | tuple):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    assert isinstance(value, str | int | float | bool)
+    return value
+
+
+def _property_problem(
+    key: str, value: object, value_limit: int, forbidden_keys: frozenset[str]
+) -> str | None:
+    """'' means drop silently (Heap drops null values); None means keep."""
+    if value is None:
+        return ""
+    if not key.strip():
+        return "property keys must not be empty"
+    if len(key) > PROPERTY_KEY_MAX:
+        return f"property key {key[:40]!r}… is {len(key)} characters; it must be shorter than 512"
+    if key in forbidden_keys:
+        return f"{key!r} cannot be used as a property key"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"property {key!r} is {value}; numbers must be finite"
+    if not isinstance(value, str | int | float | bool | list | tuple):
+        return f"property {key!r} must be a string, number or boolean, got {_type_name(value)}"
+    if len(str(_as_scalar(value))) > value_limit:
+        return f"property {key!r} is longer than {value_limit} characters"
+    return None
+
+
+def _type_name(value: object) -> str:
+    return {
+        type(None): "null",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
