@@ -1,0 +1,71 @@
+"""Serves the tracker bundle that build.py writes: the loader, the worker, the wheel and Pyodide.
+
+Content-hashed and version-pinned files are cached for a year; the loader's URL is fixed by the
+install snippet, so it is cached briefly. Gzip variants written at build time are served when the
+browser accepts them. Every file carries CORS headers: host pages live on other origins.
+"""
+
+import logging
+import mimetypes
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+log = logging.getLogger("footfall.bundle")
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+LOADER_CACHE = "public, max-age=300"
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".wasm": "application/wasm",
+    ".zip": "application/zip",
+    ".whl": "application/zip",
+    ".json": "application/json",
+}
+CROSS_ORIGIN_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    # Lets host pages that set Cross-Origin-Embedder-Policy still load the tracker.
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+
+
+def bundle_routes(bundle_dir: Path) -> list[BaseRoute]:
+    """Routes for /js/heap-<appId>.js (any app id) and /js/<bundle file>."""
+    root = bundle_dir.resolve()
+    if not (root / "manifest.json").exists():
+        log.warning("no tracker bundle in %s: run `python build.py` to build it", root)
+
+    async def loader(request: Request) -> Response:
+        return _file(request, root, "loader.js", LOADER_CACHE)
+
+    async def asset(request: Request) -> Response:
+        relative = request.path_params["path"]
+        cache = IMMUTABLE if relative.startswith(("w/", "b/", "runtime/")) else LOADER_CACHE
+        return _file(request, root, relative, cache)
+
+    return [
+        Route("/js/heap-{app_id}.js", loader, methods=["GET", "HEAD"]),
+        Route("/js/{path:path}", asset, methods=["GET", "HEAD"]),
+    ]
+
+
+def _file(request: Request, root: Path, relative: str, cache: str) -> Response:
+    if not (root / "manifest.json").exists():
+        return JSONResponse(
+            {"error": "the tracker bundle is not built; run `python build.py` on the server"},
+            status_code=503,
+            headers=CROSS_ORIGIN_HEADERS,
+        )
+    path = (root / relative).resolve()
+    if root not in path.parents or not path.is_file() or path.suffix == ".gz":
+        return JSONResponse({"error": f"no such file: /js/{relative}"}, 404, CROSS_ORIGIN_HEADERS)
+    media_type = MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+    headers = {**CROSS_ORIGIN_HEADERS, "Cache-Control": cache, "Vary": "Accept-Encoding"}
+    compressed = Path(f"{path}.gz")
+    if "gzip" in request.headers.get("accept-encoding", "") and compressed.is_file():
+        headers["Content-Encoding"] = "gzip"
+        return FileResponse(compressed, media_type=media_type, headers=headers)
+    return FileResponse(path, media_type=media_type, headers=headers)
