@@ -1,0 +1,528 @@
+"""The dashboard's pages: server-rendered HTML behind the admin login, mounted at /dashboard.
+
+Each endpoint reads its query parameters, runs one loader from `queries.py` in a worker thread,
+and renders a template. Only the login form and the defined-event forms write.
+"""
+
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from collector.dashboard import auth, queries
+from collector.dashboard.chart import DEFAULT_RANGE, RANGES, bar_chart, window_for
+from collector.dashboard.definitions import (
+    AUTOCAPTURED_TYPES,
+    StoredEvent,
+    count_matches,
+    count_matches_by_bucket,
+    definition_from_form,
+    matcher_for,
+)
+
+HERE = Path(__file__).parent
+EVENT_TYPES = ("pageview", "click", "change", "submit", "custom")
+EVENTS_PER_PAGE = 100
+USERS_PER_PAGE = 50
+SESSIONS_PER_PAGE = 20
+RECENT_MATCHES = 20
+LIVE_REFRESH_MS = 2000
+T = TypeVar("T")
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def dashboard_mount(db_path: Path, admin_password: str | None) -> Mount:
+    """The dashboard's routes under /dashboard; with no admin password, nobody can log in."""
+    return Mount("/dashboard", routes=Dashboard(db_path, admin_password).routes())
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def format_time(ms: int | None) -> str:
+    """A stored ms timestamp as UTC text, the way every page shows times."""
+    if ms is None:
+        return "–"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Dashboard:
+    """The pages, sharing the database path, the admin password and the signing secret."""
+
+    def __init__(self, db_path: Path, admin_password: str | None) -> None:
+        self.db_path = db_path
+        self.password = admin_password
+        self.templates = Jinja2Templates(directory=HERE / "templates")
+        self.templates.env.filters["when"] = format_time
+        self._secret: bytes | None = None
+        self._secret_lock = threading.Lock()
+
+    def routes(self) -> list[Route | Mount]:
+        """Every dashboard route, relative to the mount point."""
+        admin = self._admin_only
+        return [
+            Route("/", admin(self.overview), name="overview"),
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", admin(self.logout), methods=["POST"]),
+            Route("/events", admin(self.events)),
+            Route("/users", admin(self.users)),
+            Route("/users/{user_id:path}", admin(self.user)),
+            Route("/defined-events", admin(self.defined_events), methods=["GET"]),
+            Route("/defined-events", admin(self.create_defined_event), methods=["POST"]),
+            Route("/defined-events/{defined_event_id}", admin(self.defined_event)),
+            Route(
+                "/defined-events/{defined_event_id}/delete",
+                admin(self.delete_defined_event),
+                methods=["POST"],
+            ),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+    # --- login -------------------------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        """The password form; straight to the overview when already logged in."""
+        if await self._logged_in(request):
+            return RedirectResponse(_safe_next(request, request.query_params.get("next")), 303)
+        return await self._render(request, "login.html", {"error": None})
+
+    async def login(self, request: Request) -> Response:
+        """Check the password; on success set the session cookie and go where the user wanted."""
+        form = await self._checked_form(request)
+        if isinstance(form, Response):
+            return form
+        given = str(form.get("password", ""))
+        if not self.password:
+            error = "No admin password is set: start the server with --admin-password."
+            return await self._render(request, "login.html", {"error": error}, 403)
+        if not auth.password_matches(given, self.password):
+            return await self._render(request, "login.html", {"error": "Wrong password."}, 401)
+        secret = await self._signing_secret()
+        response = RedirectResponse(_safe_next(request, str(form.get("next", ""))), 303)
+        _set_cookie(
+            request,
+            response,
+            auth.SESSION_COOKIE,
+            auth.new_session(secret, self.password, now_ms()),
+            auth.SESSION_TTL_MS // 1000,
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        """Forget the session cookie."""
+        form = await self._checked_form(request)
+        if isinstance(form, Response):
+            return form
+        response = RedirectResponse(_base(request) + "/login", 303)
+        response.delete_cookie(auth.SESSION_COOKIE, path=_base(request), httponly=True)
+        return response
+
+    # --- pages -------------------------------------------------------------------------------
+
+    async def overview(self, request: Request) -> Response:
+        """Apps with their totals, and the current app's event counts over time."""
+        range_name = request.query_params.get("range", DEFAULT_RANGE)
+        if range_name not in RANGES:
+            return _bad_request(f"range must be one of {', '.join(RANGES)}")
+        window = window_for(range_name, now_ms())
+
+        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
+            counts = queries.event_counts(conn, app_id, window)
+            return {"chart": bar_chart(window, counts), "range": range_name, "ranges": RANGES}
+
+        return await self._app_page(request, "overview.html", load)
+
+    async def events(self, request: Request) -> Response:
+        """Live events, newest first, filtered by type, name and user; `partial=rows` polls."""
+        params = request.query_params
+        event_type = params.get("type", "")
+        if event_type and event_type not in EVENT_TYPES:
+            return _bad_request(f"type must be one of {', '.join(EVENT_TYPES)}")
+        try:
+            before = _cursor(params.get("before", ""))
+        except ValueError as error:
+            return _bad_request(str(error))
+        name, user = params.get("name", "").strip(), params.get("user", "").strip()
+
+        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
+            user_id = queries.canonical_user_id(conn, app_id, user) if user else None
+            events = []
+            if not user or user_id:
+                events = queries.recent_events(
+                    conn,
+                    app_id,
+                    event_type=event_type or None,
+                    name_contains=name or None,
+                    user_id=user_id,
+                    before=before,
+                    limit=EVENTS_PER_PAGE,
+                )
+            return {
+                "events": events,
+                "event_types": EVENT_TYPES,
+                "filters": {"type": event_type, "name": name, "user": user},
+                "unknown_user": bool(user and not user_id),
+                "live": not before,
+                "refresh_ms": LIVE_REFRESH_MS,
+                "older": _older_cursor(events),
+            }
+
+        template = "event_rows.html" if params.get("partial") == "rows" else "events.html"
+        return await self._app_page(request, template, load)
+
+    async def users(self, request: Request) -> Response:
+        """Canonical users, most recently seen first, searchable by identity or user id."""
+        page = _page_number(request.query_params.get("page", "1"))
+        if page is None:
+            return _bad_request("page must be a whole number from 1")
+        search = request.query_params.get("q", "").strip()
+
+        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
+            users, total = queries.list_users(
+                conn,
+                app_id,
+                search=search or None,
+                limit=USERS_PER_PAGE,
+                offset=(page - 1) * USERS_PER_PAGE,
+            )
+            pages = max(1, -(-total // USERS_PER_PAGE))
+            return {"users": users, "total": total, "q": search, "page": page, "pages": pages}
+
+        return await self._app_page(request, "users.html", load)
+
+    async def user(self, request: Request) -> Response:
+        """One user's timeline: sessions newest first, each session's events in order."""
+        user_id = request.path_params["user_id"]
+        page = _page_number(request.query_params.get("page", "1"))
+        if page is None:
+            return _bad_request("page must be a whole number from 1")
+
+        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any] | Response:
+            user = queries.find_user(conn, app_id, user_id)
+            if user is None:
+                return self._not_found(request, f"No user {user_id} in app {app_id}.")
+            if user.merged_into:
+                query = urlencode({"app": app_id, "merged_from": user_id})
+                target = f"{_base(request)}/users/{user.merged_into}?{query}"
+                return RedirectResponse(target, 303)
+            sessions, total = queries.user_sessions(
+                conn,
+                app_id,
+                user_id,
+                limit=SESSIONS_PER_PAGE,
+                offset=(page - 1) * SESSIONS_PER_PAGE,
+            )
+            return {
+                "user": user,
+                "merged_ids": queries.merged_user_ids(conn, app_id, user_id),
+                "merged_from": request.query_params.get("merged_from"),
+                "sessions": sessions,
+                "page": page,
+                "pages": max(1, -(-total // SESSIONS_PER_PAGE)),
+            }
+
+        return await self._app_page(request, "user.html", load)
+
+    async def defined_events(self, request: Request) -> Response:
+        """Defined events with their retroactive counts, and the form to define one."""
+        return await self._defined_events_page(request, {}, [], 200)
+
+    async def create_defined_event(self, request: Request) -> Response:
+        """Store a new definition, then show its count; a bad form is shown again with reasons."""
+        form = await self._checked_form(request)
+        if isinstance(form, Response):
+            return form
+        fields = {key: str(value) for key, value in form.items()}
+        definition, problems = definition_from_form(fields)
+        if definition is None:
+            return await self._defined_events_page(request, fields, problems, 400)
+        app = await self._current_app_id(request)
+        if app is None:
+            return self._not_found(request, "Create an app before defining events.")
+
+        def insert(conn: sqlite3.Connection) -> str | None:
+            return queries.insert_defined_event(conn, app, definition, now_ms())
+
+        new_id = await self._with_db(insert, write=True)
+        if new_id is None:
+            problem = f"this app already has a defined event named {definition.name!r}"
+            return await self._defined_events_page(request, fields, [problem], 409)
+        return RedirectResponse(
+            f"{_base(request)}/defined-events/{new_id}?{urlencode({'app': app})}", 303
+        )
+
+    async def defined_event(self, request: Request) -> Response:
+        """One definition: its all-time count, its counts over time, and its latest matches."""
+        defined_event_id = request.path_params["defined_event_id"]
+        range_name = request.query_params.get("range", DEFAULT_RANGE)
+        if range_name not in RANGES:
+            return _bad_request(f"range must be one of {', '.join(RANGES)}")
+        window = window_for(range_name, now_ms())
+
+        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any] | Response:
+            row = queries.find_defined_event(conn, app_id, defined_event_id)
+            if row is None:
+                return self._not_found(request, f"No defined event {defined_event_id}.")
+            matcher = matcher_for(row.definition)
+            total, recent_ids, in_window = 0, list[str](), list[StoredEvent]()
+            for event_id, event in queries.stored_events(conn, app_id):
+                if matcher.matches(event):
+                    total += 1
+                    if len(recent_ids) < RECENT_MATCHES:
+                        recent_ids.append(event_id)
+                    if window.index(event.time) is not None:
+                        in_window.append(event)
+            return {
+                "row": row,
+                "total": total,
+                "chart": bar_chart(window, count_matches_by_bucket(matcher, in_window, window)),
+                "range": range_name,
+                "ranges": RANGES,
+                "recent": queries.events_by_id(conn, app_id, recent_ids) if recent_ids else [],
+            }
+
+        return await self._app_page(request, "defined_event.html", load)
+
+    async def delete_defined_event(self, request: Request) -> Response:
+        """Remove a definition; the events it counted stay stored."""
+        form = await self._checked_form(request)
+        if isinstance(form, Response):
+            return form
+        app = await self._current_app_id(request)
+        defined_event_id = request.path_params["defined_event_id"]
+
+        def delete(conn: sqlite3.Connection) -> bool:
+            return app is not None and queries.delete_defined_event(conn, app, defined_event_id)
+
+        if not await self._with_db(delete, write=True):
+            return self._not_found(request, f"No defined event {defined_event_id}.")
+        return RedirectResponse(f"{_base(request)}/defined-events?{urlencode({'app': app})}", 303)
+
+    async def _defined_events_page(
+        self, request: Request, fields: dict[str, str], problems: list[str], status: int
+    ) -> Response:
+        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
+            rows = queries.list_defined_events(conn, app_id)
+            matchers = {row.defined_event_id: matcher_for(row.definition) for row in rows}
+            events = (event for _, event in queries.stored_events(conn, app_id))
+            counts = count_matches(matchers, events) if matchers else {}
+            return {
+                "rows": rows,
+                "counts": counts,
+                "fields": fields,
+                "problems": problems,
+                "types": AUTOCAPTURED_TYPES,
+            }
+
+        return await self._app_page(request, "defined_events.html", load, status)
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _admin_only(self, endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            if await self._logged_in(request):
+                return await endpoint(request)
+            if request.query_params.get("partial"):
+                return PlainTextResponse("Log in again.", 401)
+            if request.method != "GET":
+                return PlainTextResponse("Your session has ended; log in again.", 401)
+            wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"{_base(request)}/login?{urlencode({'next': wanted})}", 303)
+
+        return guarded
+
+    async def _logged_in(self, request: Request) -> bool:
+        if not self.password:
+            return False
+        cookie = request.cookies.get(auth.SESSION_COOKIE)
+        if not cookie:
+            return False
+        secret = await self._signing_secret()
+        return auth.session_is_valid(cookie, secret, self.password, now_ms())
+
+    async def _checked_form(self, request: Request) -> FormData | Response:
+        """The posted form, or a 403 when its CSRF token does not match the browser's cookie."""
+        form = await request.form()
+        secret = await self._signing_secret()
+        token = form.get("csrf_token")
+        nonce = request.cookies.get(auth.CSRF_COOKIE)
+        if not auth.csrf_is_valid(secret, nonce, token if isinstance(token, str) else None):
+            message = "This form has expired or did not come from this dashboard; reload the page."
+            return PlainTextResponse(message, 403)
+        return form
+
+    async def _signing_secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = await run_in_threadpool(self._load_secret)
+        return self._secret
+
+    def _load_secret(self) -> bytes:
+        with self._secret_lock:
+            if self._secret is None:
+                conn = queries.connect(self.db_path, write=True)
+                try:
+                    queries.ensure_dashboard_tables(conn)
+                    self._secret = queries.dashboard_secret(conn)
+                finally:
+                    conn.close()
+            return self._secret
+
+    async def _with_db(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        def run() -> T:
+            conn = queries.connect(self.db_path, write=write)
+            try:
+                return work(conn)
+            finally:
+                conn.close()
+
+        return await run_in_threadpool(run)
+
+    async def _current_app_id(self, request: Request) -> str | None:
+        def pick(conn: sqlite3.Connection) -> str | None:
+            apps = queries.list_apps(conn)
+            return _pick_app(apps, request.query_params.get("app"))
+
+        return await self._with_db(pick)
+
+    async def _app_page(
+        self,
+        request: Request,
+        template: str,
+        load: Callable[[sqlite3.Connection, str], dict[str, Any] | Response],
+        status: int = 200,
+    ) -> Response:
+        """Render a page about one app: the `?app=` one, else the first; 404 for an unknown id."""
+        wanted = request.query_params.get("app")
+
+        def run(conn: sqlite3.Connection) -> tuple[list[queries.AppSummary], Any]:
+            apps = queries.list_apps(conn)
+            app_id = _pick_app(apps, wanted)
+            return apps, None if app_id is None else load(conn, app_id)
+
+        await self._signing_secret()  # the dashboard's tables exist from here on
+        apps, loaded = await self._with_db(run)
+        if isinstance(loaded, Response):
+            return loaded
+        if wanted and loaded is None:
+            return self._not_found(request, f"No app with id {wanted}.", apps)
+        current = next((app for app in apps if app.app_id == _pick_app(apps, wanted)), None)
+        context = {"apps": apps, "app": current, **(loaded or {})}
+        return await self._render(request, template, context, status)
+
+    async def _render(
+        self, request: Request, template: str, context: dict[str, Any], status: int = 200
+    ) -> Response:
+        secret = await self._signing_secret()
+        nonce = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_nonce()
+        app = context.get("app")
+        base = _base(request)
+
+        def url(path: str, **params: object) -> str:
+            query = {"app": app.app_id} if app is not None else {}
+            query.update({k: str(v) for k, v in params.items() if v not in (None, "")})
+            return base + path + (f"?{urlencode(query)}" if query else "")
+
+        response = self.templates.TemplateResponse(
+            request,
+            template,
+            {
+                **context,
+                "url": url,
+                "base": base,
+                "csrf_token": auth.csrf_token(secret, nonce),
+                "next": request.query_params.get("next", ""),
+            },
+            status_code=status,
+            headers={
+                "Cache-Control": "no-store",
+                "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "frame-ancestors 'none'",
+            },
+        )
+        if request.cookies.get(auth.CSRF_COOKIE) != nonce:
+            _set_cookie(request, response, auth.CSRF_COOKIE, nonce, None)
+        return response
+
+    def _not_found(
+        self, request: Request, message: str, apps: list[queries.AppSummary] | None = None
+    ) -> Response:
+        return self.templates.TemplateResponse(
+            request,
+            "not_found.html",
+            {"message": message, "apps": apps or [], "app": None, "base": _base(request)},
+            status_code=404,
+        )
+
+
+def _pick_app(apps: list[queries.AppSummary], wanted: str | None) -> str | None:
+    """The app a page is about: the one asked for if it exists, else the first when none asked."""
+    if wanted:
+        return wanted if any(app.app_id == wanted for app in apps) else None
+    return apps[0].app_id if apps else None
+
+
+def _base(request: Request) -> str:
+    """Where the dashboard is mounted, e.g. `/dashboard`."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _safe_next(request: Request, wanted: str | None) -> str:
+    """Where to go after logging in: a dashboard path only, never another site."""
+    base = _base(request)
+    if wanted and wanted.startswith(base + "/") and not wanted.startswith("//"):
+        return wanted
+    return base + "/"
+
+
+def _set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int | None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=_base(request) or "/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _bad_request(message: str) -> Response:
+    return PlainTextResponse(message, 400)
+
+
+def _page_number(text: str) -> int | None:
+    return int(text) if text.isdigit() and int(text) >= 1 else None
+
+
+def _cursor(text: str) -> tuple[int, str] | None:
+    """`<time>:<event_id>` from an "older" link, or None when absent; ValueError when malformed."""
+    if not text:
+        return None
+    time_text, _, event_id = text.partition(":")
+    if not time_text.isdigit() or not event_id:
+        raise ValueError("before must look like <time>:<event_id>")
+    return int(time_text), event_id
+
+
+def _older_cursor(events: list[queries.EventRow]) -> str | None:
+    """The cursor for the page after `events`, or None when this page was not full."""
+    if len(events) < EVENTS_PER_PAGE:
+        return None
+    return f"{events[-1].time}:{events[-1].event_id}"
