@@ -13,6 +13,7 @@ PROPERTY_KEY_MAX = 511  # keys must be shorter than 512
 EVENT_VALUE_MAX = 1023  # values must be shorter than 1024
 USER_VALUE_MAX = 255  # user property values: 255 characters or fewer
 IDENTITY_MAX = 254  # identities must be shorter than 255
+USER_ID_MAX = 2**53 - 1  # Heap user ids are decimal numbers a JavaScript double holds exactly
 RESERVED_TRACK_NAMES = frozenset({"click", "change", "submit", "pageview"})
 
 # Identities that would merge every visitor into one user (Heap's warning, PostHog's list).
@@ -88,6 +89,16 @@ def identity_problem(identity: object) -> str | None:
         )
     if len(text) > IDENTITY_MAX:
         return f"identity is {len(text)} characters; it must be shorter than 255"
+    return None
+
+
+def user_id_problem(user_id: object) -> str | None:
+    """Why `user_id` is not a Heap user id (a decimal number from 0 to 2^53-1), or None."""
+    text = str(user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else user_id
+    if not isinstance(text, str):
+        return f"user_id must be a string of digits, got {_type_name(user_id)}"
+    if not (text.isascii() and text.isdigit()) or len(text) > 16 or int(text) > USER_ID_MAX:
+        return f"user_id {text[:40]!r} is not a number from 0 to 2^53-1"
     return None
 
 

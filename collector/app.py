@@ -1,0 +1,64 @@
+"""The Starlette application: every route of the collector, and the storage it shares."""
+
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from collector.ingest import ingest_routes
+from collector.request_body import error_response
+from collector.settings import DEMO_APP_ID, DEMO_APP_NAME, Settings
+from collector.storage.sqlite import SQLiteStorage
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The collector for `settings`; storage opens at startup and is flushed at shutdown."""
+    storage = SQLiteStorage(settings.db_path)
+    if settings.demo:
+        storage.ensure_app(DEMO_APP_ID, DEMO_APP_NAME)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        storage.close()
+
+    routes: list[BaseRoute] = [
+        Route("/api/health", health, methods=["GET"]),
+        *ingest_routes(storage, settings),
+        *_optional_routes("collector.bundle", "bundle_routes", settings.bundle_dir),
+        *_optional_routes("collector.demo_site", "demo_routes", settings.site_dir),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},  # type: ignore[dict-item]
+    )
+    app.state.storage = storage
+    app.state.settings = settings
+    return app
+
+
+async def health(request: Request) -> Response:
+    """Liveness: answers once the server accepts requests."""
+    return JSONResponse({"status": "ok"})
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    """JSON errors under /api/ (clients parse them); plain text elsewhere."""
+    if request.url.path.startswith("/api/"):
+        return error_response(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
+    return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+
+
+def _optional_routes(module_name: str, factory: str, directory: object) -> list[BaseRoute]:
+    """Routes of a module that another part of the project provides, once it exists."""
+    if importlib.util.find_spec(module_name) is None:
+        return []
+    routes: list[BaseRoute] = getattr(importlib.import_module(module_name), factory)(directory)
+    return routes

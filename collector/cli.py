@@ -1,0 +1,118 @@
+"""`footfall`: serve the collector, create apps, and export events and users as JSON lines."""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from collector.export import exported_event, exported_user, write_json_lines
+from collector.settings import Settings
+from collector.storage.sqlite import SQLiteStorage
+
+DEFAULT_DB = Path("footfall.sqlite3")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except ValueError as error:
+        print(f"footfall: {error}", file=sys.stderr)
+        return 2
+    return result
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the collector until interrupted."""
+    from collector.server import run_server
+
+    settings = Settings(
+        db_path=args.db,
+        host=args.host,
+        port=args.port,
+        bundle_dir=args.bundle_dir,
+        site_dir=args.site_dir,
+        demo=args.demo,
+        drop_bots=not args.keep_bots,
+    )
+    run_server(settings)
+    return 0
+
+
+def apps_create(args: argparse.Namespace) -> int:
+    """Create an app and print its id and API key."""
+    storage = SQLiteStorage(args.db)
+    try:
+        app = storage.create_app(args.name, args.app_id)
+    finally:
+        storage.close()
+    print(json.dumps({"app_id": app.app_id, "api_key": app.api_key}))
+    return 0
+
+
+def export_events(args: argparse.Namespace) -> int:
+    """Print every event (of one app) as a JSON line, ordered by time."""
+    storage = _existing_storage(args.db)
+    try:
+        write_json_lines(map(exported_event, storage.events(args.app)), sys.stdout)
+    finally:
+        storage.close()
+    return 0
+
+
+def export_users(args: argparse.Namespace) -> int:
+    """Print every canonical user (of one app) as a JSON line."""
+    storage = _existing_storage(args.db)
+    try:
+        write_json_lines(map(exported_user, storage.users(args.app)), sys.stdout)
+    finally:
+        storage.close()
+    return 0
+
+
+def _existing_storage(path: Path) -> SQLiteStorage:
+    if not path.exists():
+        raise ValueError(f"no database at {path}")
+    return SQLiteStorage(path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="footfall", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve_cmd = commands.add_parser("serve", help="run the collector")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
+    serve_cmd.add_argument("--bundle-dir", type=Path, default=Path("build/tracker"))
+    serve_cmd.add_argument("--site-dir", type=Path, default=Path("site"))
+    serve_cmd.add_argument("--demo", action="store_true", help='ensure the app "demo" exists')
+    serve_cmd.add_argument(
+        "--keep-bots", action="store_true", help="store hits from bot User-Agents too"
+    )
+    serve_cmd.set_defaults(run=serve)
+
+    apps_cmd = commands.add_parser("apps", help="manage apps").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    create_cmd = apps_cmd.add_parser("create", help="create an app; prints its id and API key")
+    create_cmd.add_argument("--name", required=True)
+    create_cmd.add_argument("--app-id")
+    create_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
+    create_cmd.set_defaults(run=apps_create)
+
+    for name, run, what in (
+        ("events", export_events, "events"),
+        ("users", export_users, "canonical users"),
+    ):
+        export_cmd = commands.add_parser(name, help=f"print {what} as JSON lines")
+        export_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
+        export_cmd.add_argument("--app", help="only this app_id")
+        export_cmd.set_defaults(run=run)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""`POST /api/ingest`: the tracker's batches (docs/protocol.md, section 4) as a pipeline of steps.
+
+read and gunzip (capped) → parse the batch → find the app → drop bots → validate each record
+→ drop repeats within the batch → store (identity resolution and one commit) → answer.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from collector.bots import is_bot
+from collector.request_body import BadInput, error_response, read_json
+from collector.settings import Settings
+from collector.storage.base import (
+    Identify,
+    NewEvent,
+    Operation,
+    SetUserProperties,
+    Storage,
+    StorageError,
+)
+from snippet.validate import (
+    RESERVED_TRACK_NAMES,
+    clean_properties,
+    clean_user_properties,
+    event_name_problem,
+    normalize_identity,
+    user_id_problem,
+)
+
+EVENT_ID = re.compile(r"[0-9a-f]{32}")
+BROWSER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+AUTOCAPTURED_TYPES = frozenset({"click", "change", "submit"})
+EVENT_TYPES = AUTOCAPTURED_TYPES | {"pageview", "custom"}
+PAGE_FIELDS = ("url", "domain", "path", "query", "hash", "title", "referrer")
+TARGET_FIELDS = ("tag", "id", "class", "text", "href", "hierarchy")
+MAX_TEXT = 8192  # any one page, target or session string; the tracker's own caps are lower
+LATEST_TIME_MS = 4_102_444_800_000  # 2100-01-01: later "times" are garbage, not clock skew
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Content-Encoding",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+class RecordProblem(Exception):
+    """One record that cannot be stored; the rest of its batch goes on."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A parsed body: the app and its records, not yet checked one by one."""
+
+    app_id: str
+    records: list[Any]
+
+
+@dataclass
+class Answer:
+    """The ingest answer: counts and the index and reason of every rejected record."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, object]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+def ingest_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
+    """The ingest endpoint, with CORS for any origin."""
+
+    async def ingest(request: Request) -> Response:
+        cors = cors_headers(request)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=cors)
+        try:
+            batch = parse_batch(await read_json(request, settings.max_ingest_bytes))
+        except BadInput as bad:
+            return error_response(bad.status, bad.message, cors)
+        if storage.find_app(batch.app_id) is None:
+            return error_response(404, f"unknown app_id {batch.app_id!r}", cors)
+        if settings.drop_bots and is_bot(request.headers.get("user-agent", "")):
+            return JSONResponse(Answer().as_json(), headers=cors)
+        try:
+            answer = await store_batch(storage, batch)
+        except StorageError as error:
+            return error_response(503, f"{error}; retry later", cors)
+        if answer.accepted == answer.duplicates == 0 and answer.rejected:
+            first = answer.rejected[0]
+            message = f"no record is usable; record {first['index']}: {first['error']}"
+            return JSONResponse({"error": message, **answer.as_json()}, 400, headers=cors)
+        return JSONResponse(answer.as_json(), headers=cors)
+
+    return [Route("/api/ingest", ingest, methods=["POST", "OPTIONS"])]
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    """Allow any origin: the ingest endpoint reads no cookies, so echoing it is safe."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return {**CORS_HEADERS, "Access-Control-Allow-Origin": "*"}
+    return {
+        **CORS_HEADERS,
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Credentials": "true",
+        "Vary": "Origin",
+    }
+
+
+def parse_batch(body: Any) -> Batch:
+    """The batch's app and records; BadInput when the body as a whole is unusable."""
+    if not isinstance(body, dict):
+        raise BadInput(400, "body must be a JSON object with app_id and records")
+    app_id = normalize_identity(body.get("app_id"))
+    if not app_id:
+        raise BadInput(400, "app_id is missing; it must be a string or a number")
+    records = body.get("records")
+    if not isinstance(records, list):
+        raise BadInput(400, "records must be an array")
+    if not records:
+        raise BadInput(400, "records is empty")
+    return Batch(app_id=app_id, records=records)
+
+
+async def store_batch(storage: Storage, batch: Batch) -> Answer:
+    """Validate every record, store the good ones in one commit, and count what happened."""
+    answer = Answer()
+    operations: list[Operation] = []
+    indexes: list[int] = []
+    seen_ids: set[str] = set()
+    for index, record in enumerate(batch.records):
+        try:
+            operation = record_operation(record)
+        except RecordProblem as problem:
+            answer.rejected.append({"index": index, "error": str(problem)})
+            continue
+        record_id = operation.event_id if isinstance(operation, NewEvent) else operation.record_id
+        if record_id in seen_ids:
+            answer.duplicates += 1
+            continue
+        seen_ids.add(str(record_id))
+        operations.append(operation)
+        indexes.append(index)
+    outcomes = await storage.write(batch.app_id, operations) if operations else []
+    for index, outcome in zip(indexes, outcomes, strict=True):
+        if outcome.status == "stored":
+            answer.accepted += 1
+        elif outcome.status == "duplicate":
+            answer.duplicates += 1
+        else:
+            answer.rejected.append({"index": index, "error": outcome.message})
+    answer.rejected.sort(key=lambda rejected: int(str(rejected["index"])))
+    return answer
+
+
+def record_operation(record: Any) -> Operation:
+    """The storage operation for one wire record; RecordProblem saying what is wrong."""
+    if not isinstance(record, dict):
+        raise RecordProblem("record must be an object")
+    kind = record.get("kind")
+    if kind == "event":
+        return event_operation(record)
+    if kind == "identify":
+        return identify_operation(record)
+    if kind == "user_properties":
+        return user_properties_operation(record)
+    raise RecordProblem(f"kind must be event, identify or user_properties, got {kind!r}")
+
+
+def event_operation(record: dict[str, Any]) -> NewEvent:
+    """A web event record, checked against the protocol and Heap's limits."""
+    event_type = record.get("type")
+    if event_type not in EVENT_TYPES:
+        raise RecordProblem(f"type must be one of {sorted(EVENT_TYPES)}, got {event_type!r}")
+    name = record.get("name")
+    if event_type == "custom":
+        _require_none(event_name_problem(name))
+        if name in RESERVED_TRACK_NAMES:
+            raise RecordProblem(f"event name {name!r} is reserved for autocaptured events")
+    elif name != event_type:
+        raise RecordProblem(f"a {event_type} event must be named {event_type!r}, got {name!r}")
+    target = record.get("target")
+    if event_type in AUTOCAPTURED_TYPES:
+        target = _text_fields(target, TARGET_FIELDS, "target")
+    elif target is not None:
+        raise RecordProblem(f"a {event_type} event has no target; send null")
+    properties = clean_properties(record.get("properties"))
+    _require_none(properties.problems[0] if properties.problems else None)
+    session = record.get("session")
+    return NewEvent(
+        event_id=_event_id(record),
+        type=str(event_type),
+        name=str(name),
+        time=_time(record),
+        source="web",
+        user_id=_user_id(record),
+        session_id=_browser_id(record, "session_id"),
+        pageview_id=_browser_id(record, "pageview_id"),
+        properties=properties.properties,
+        page=_text_fields(record.get("page"), PAGE_FIELDS, "page"),
+        target=target,
+        session=None if session is None else _text_fields(session, None, "session"),
+    )
+
+
+def identify_operation(record: dict[str, Any]) -> Identify:
+    """An identify record; storage refuses unsafe identities, recording a warning."""
+    identity = normalize_identity(record.get("identity"))
+    if identity is None:
+        raise RecordProblem("identity must be a string or a whole number")
+    return Identify(
+        record_id=_event_id(record), user_id=_user_id(record), identity=identity, time=_time(record)
+    )
+
+
+def user_properties_operation(record: dict[str, Any]) -> SetUserProperties:
+    """A user_properties record, checked against Heap's user-property limits."""
+    cleaned = clean_user_properties(record.get("properties"))
+    _require_none(cleaned.problems[0] if cleaned.problems else None)
+    return SetUserProperties(
+        record_id=_event_id(record),
+        user_id=_user_id(record),
+        properties=cleaned.properties,
+        time=_time(record),
+    )
+
+
+def _require_none(problem: str | None) -> None:
+    if problem is not None:
+        raise RecordProblem(problem)
+
+
+def _event_id(record: dict[str, Any]) -> str:
+    event_id = record.get("event_id")
+    if not isinstance(event_id, str) or not EVENT_ID.fullmatch(event_id):
+        raise RecordProblem("event_id must be 32 lowercase hex characters")
+    return event_id
+
+
+def _user_id(record: dict[str, Any]) -> str:
+    user_id = record.get("user_id")
+    _require_none(user_id_problem(user_id))
+    return str(user_id)
+
+
+def _browser_id(record: dict[str, Any], field: str) -> str:
+    value = record.get(field)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    if not isinstance(value, str) or not BROWSER_ID.fullmatch(value):
+        raise RecordProblem(f"{field} must be 1 to 64 letters, digits, '_' or '-'")
+    return value
+
+
+def _time(record: dict[str, Any]) -> int:
+    value = record.get("time")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordProblem("time must be milliseconds since the epoch (a number)")
+    if not 0 < value < LATEST_TIME_MS:
+        raise RecordProblem(f"time {value} is not between 1970 and 2100 in milliseconds")
+    return int(value)
+
+
+def _text_fields(value: object, fields: tuple[str, ...] | None, name: str) -> dict[str, str]:
+    """An object of strings: the named fields ("" when absent), or any fields when None."""
+    if not isinstance(value, dict):
+        raise RecordProblem(f"{name} must be an object")
+    keys = fields if fields is not None else tuple(value)
+    out: dict[str, str] = {}
+    for key in keys:
+        text = value.get(key, "")
+        if text is None:
+            text = ""
+        if not isinstance(text, str) or not isinstance(key, str):
+            raise RecordProblem(f"{name}.{key} must be a string")
+        if len(text) > MAX_TEXT or len(key) > MAX_TEXT:
+            raise RecordProblem(f"{name}.{key[:40]} is longer than {MAX_TEXT} characters")
+        out[key] = text
+    return out

@@ -1,0 +1,26 @@
+"""What one running collector is configured with: where it listens, stores and finds its files."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MEBIBYTE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options of `footfall serve`; the defaults are the documented ones."""
+
+    db_path: Path = Path("footfall.sqlite3")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    bundle_dir: Path = Path("build/tracker")
+    site_dir: Path = Path("site")
+    demo: bool = False
+    drop_bots: bool = True
+    # Caps apply to the body after decompression, so a small gzip bomb cannot get past them.
+    max_ingest_bytes: int = 5 * MEBIBYTE
+    max_api_bytes: int = 20 * MEBIBYTE
+
+
+DEMO_APP_ID = "demo"
+DEMO_APP_NAME = "Demo shop"

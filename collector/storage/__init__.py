@@ -1,0 +1,1 @@
+"""Storage behind one small interface (`base.Storage`); `sqlite.SQLiteStorage` is the default."""

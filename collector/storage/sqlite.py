@@ -1,0 +1,626 @@
+"""SQLite storage: WAL mode, one writer thread committing batches, readers that never block it.
+
+Every write is a job run by the writer thread. The thread drains whatever jobs are queued, runs
+each in its own savepoint inside one transaction, commits once, and only then answers the jobs.
+"""
+
+import asyncio
+import concurrent.futures
+import json
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from collector.identity import (
+    IdentifyAction,
+    KnownUser,
+    decide_identify,
+    merged_properties,
+    merged_span,
+)
+from collector.storage.base import (
+    DUPLICATE,
+    STORED,
+    App,
+    DeletionRequest,
+    Identify,
+    NewEvent,
+    Operation,
+    Outcome,
+    SetUserProperties,
+    StorageError,
+    StoredEvent,
+    StoredUser,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS apps (
+    app_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    api_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    identity TEXT NULL,
+    properties TEXT NOT NULL DEFAULT '{}',
+    first_seen INTEGER,
+    last_seen INTEGER,
+    merged_into TEXT NULL,
+    PRIMARY KEY (app_id, user_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_by_identity ON users (app_id, identity)
+    WHERE identity IS NOT NULL AND merged_into IS NULL;
+CREATE INDEX IF NOT EXISTS users_by_merged_into ON users (app_id, merged_into)
+    WHERE merged_into IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events (
+    app_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    sent_user_id TEXT NOT NULL,
+    session_id TEXT,
+    pageview_id TEXT,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    properties TEXT NOT NULL,
+    page TEXT,
+    target TEXT NULL,
+    source TEXT NOT NULL,
+    session TEXT NULL,
+    PRIMARY KEY (app_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (app_id, time);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (app_id, user_id, time);
+CREATE TABLE IF NOT EXISTS applied_records (
+    app_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, record_id)
+);
+CREATE TABLE IF NOT EXISTS warnings (
+    app_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
+CREATE TABLE IF NOT EXISTS auth_tokens (
+    token TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deletion_requests (
+    deletion_request_id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    users TEXT NOT NULL,
+    status TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    completed_at INTEGER NULL
+);
+"""
+
+MAX_JOBS_PER_COMMIT = 512
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode; autocommit, so transactions are explicit."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class _Writer:
+    """The one thread that writes: runs queued jobs in batches, one commit per batch."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = connect(path)
+        self._jobs: queue.Queue[tuple[Job, concurrent.futures.Future[Any]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="footfall-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> "concurrent.futures.Future[T]":
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((job, future))
+        return future
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+        self._conn.close()
+
+    def _run(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_JOBS_PER_COMMIT:
+                try:
+                    queued = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None:
+                    stop = True
+                    break
+                batch.append(queued)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[Job, concurrent.futures.Future[Any]]]) -> None:
+        results: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for job, future in batch:
+                self._conn.execute("SAVEPOINT job")
+                try:
+                    results.append((future, job(self._conn), None))
+                    self._conn.execute("RELEASE job")
+                except Exception as error:  # one bad job must not sink the batch
+                    self._conn.execute("ROLLBACK TO job")
+                    self._conn.execute("RELEASE job")
+                    results.append((future, None, error))
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            failure = StorageError(f"the database could not commit: {error}")
+            for _, future in batch:
+                future.set_exception(failure)
+            return
+        for future, result, failed in results:
+            if failed is None:
+                future.set_result(result)
+            else:
+                future.set_exception(failed)
+
+
+class SQLiteStorage:
+    """`Storage` on one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with closing(connect(path)) as conn:
+            conn.executescript(SCHEMA)
+        self._writer = _Writer(path)
+        self._reader = connect(path)
+        self._reader_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._writer.close()
+        self._reader.close()
+
+    # -- apps -------------------------------------------------------------------------------
+
+    def create_app(self, name: str, app_id: str | None = None) -> App:
+        app = App(
+            app_id=app_id or str(secrets.randbelow(9 * 10**9) + 10**9),
+            name=name,
+            api_key=secrets.token_hex(16),
+            created_at=now_ms(),
+        )
+
+        def insert(conn: sqlite3.Connection) -> App:
+            try:
+                conn.execute(
+                    "INSERT INTO apps (app_id, name, api_key, created_at) VALUES (?, ?, ?, ?)",
+                    (app.app_id, app.name, app.api_key, app.created_at),
+                )
+            except sqlite3.IntegrityError:
+                raise ValueError(f"app_id {app.app_id!r} is already taken") from None
+            return app
+
+        return self._writer.submit(insert).result()
+
+    def ensure_app(self, app_id: str, name: str) -> App:
+        return self.find_app(app_id) or self.create_app(name, app_id)
+
+    def find_app(self, app_id: str) -> App | None:
+        row = self._read_one("SELECT * FROM apps WHERE app_id = ?", (app_id,))
+        return None if row is None else App(**dict(row))
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    async def write(self, app_id: str, operations: Sequence[Operation]) -> list[Outcome]:
+        received_at = now_ms()
+
+        def apply(conn: sqlite3.Connection) -> list[Outcome]:
+            return [_apply(conn, app_id, op, received_at) for op in operations]
+
+        return await self._submit(apply)
+
+    # -- deletion API -----------------------------------------------------------------------
+
+    async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
+        token = secrets.token_urlsafe(32)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM auth_tokens WHERE expires_at < ?", (now_ms(),))
+            conn.execute(
+                "INSERT INTO auth_tokens (token, app_id, expires_at) VALUES (?, ?, ?)",
+                (token, app_id, now_ms() + lifetime_ms),
+            )
+
+        await self._submit(insert)
+        return token
+
+    def token_app(self, token: str) -> str | None:
+        row = self._read_one(
+            "SELECT app_id FROM auth_tokens WHERE token = ? AND expires_at >= ?", (token, now_ms())
+        )
+        return None if row is None else str(row["app_id"])
+
+    async def request_deletion(self, app_id: str, users: Sequence[dict[str, str]]) -> str:
+        request_id = str(uuid.uuid4())
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO deletion_requests (deletion_request_id, app_id, users, status,"
+                " requested_at) VALUES (?, ?, ?, 'pending', ?)",
+                (request_id, app_id, json.dumps(list(users)), now_ms()),
+            )
+
+        await self._submit(insert)
+        return request_id
+
+    async def run_deletion(self, deletion_request_id: str) -> None:
+        await self._submit(lambda conn: _delete_requested_users(conn, deletion_request_id))
+
+    def pending_deletions(self) -> list[str]:
+        with self._reader_lock:
+            rows = self._reader.execute(
+                "SELECT deletion_request_id FROM deletion_requests WHERE status = 'pending'"
+                " ORDER BY requested_at"
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
+        row = self._read_one(
+            "SELECT deletion_request_id, app_id, status FROM deletion_requests"
+            " WHERE deletion_request_id = ? AND app_id = ?",
+            (deletion_request_id, app_id),
+        )
+        return None if row is None else DeletionRequest(**dict(row))
+
+    # -- export -----------------------------------------------------------------------------
+
+    def events(self, app_id: str | None = None) -> Iterator[StoredEvent]:
+        query = (
+            "SELECT e.*, u.identity AS identity FROM events e"
+            " LEFT JOIN users u ON u.app_id = e.app_id AND u.user_id = e.user_id"
+            + ("" if app_id is None else " WHERE e.app_id = ?")
+            + " ORDER BY e.time, e.received_at, e.rowid"
+        )
+        with closing(connect(self.path)) as conn:
+            for row in conn.execute(query, () if app_id is None else (app_id,)):
+                yield StoredEvent(
+                    event_id=row["event_id"],
+                    app_id=row["app_id"],
+                    user_id=row["user_id"],
+                    identity=row["identity"],
+                    session_id=row["session_id"],
+                    pageview_id=row["pageview_id"],
+                    type=row["type"],
+                    name=row["name"],
+                    time=row["time"],
+                    properties=json.loads(row["properties"]),
+                    page=_loads_or_none(row["page"]),
+                    target=_loads_or_none(row["target"]),
+                    source=row["source"],
+                )
+
+    def users(self, app_id: str | None = None) -> Iterator[StoredUser]:
+        query = (
+            "SELECT u.*, (SELECT json_group_array(m.user_id) FROM users m"
+            "   WHERE m.app_id = u.app_id AND m.merged_into = u.user_id) AS merged_user_ids"
+            " FROM users u WHERE u.merged_into IS NULL"
+            + ("" if app_id is None else " AND u.app_id = ?")
+            + " ORDER BY u.first_seen IS NULL, u.first_seen, u.rowid"
+        )
+        with closing(connect(self.path)) as conn:
+            for row in conn.execute(query, () if app_id is None else (app_id,)):
+                yield StoredUser(
+                    app_id=row["app_id"],
+                    user_id=row["user_id"],
+                    identity=row["identity"],
+                    properties=json.loads(row["properties"]),
+                    merged_user_ids=sorted(json.loads(row["merged_user_ids"])),
+                    first_seen=row["first_seen"],
+                    last_seen=row["last_seen"],
+                )
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self._writer.submit(job))
+
+    def _read_one(self, query: str, params: tuple[object, ...]) -> sqlite3.Row | None:
+        with self._reader_lock:
+            row: sqlite3.Row | None = self._reader.execute(query, params).fetchone()
+        return row
+
+
+def _loads_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- operations, run inside the writer's transaction ----------------------------------------
+
+
+def _apply(conn: sqlite3.Connection, app_id: str, op: Operation, received_at: int) -> Outcome:
+    if isinstance(op, NewEvent):
+        return _store_event(conn, app_id, op, received_at)
+    if _already_applied(conn, app_id, op.record_id):
+        return DUPLICATE
+    if isinstance(op, Identify):
+        return _identify(conn, app_id, op)
+    return _set_user_properties(conn, app_id, op)
+
+
+def _already_applied(conn: sqlite3.Connection, app_id: str, record_id: str | None) -> bool:
+    if record_id is None:
+        return False
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO applied_records (app_id, record_id) VALUES (?, ?)",
+        (app_id, record_id),
+    )
+    return cursor.rowcount == 0
+
+
+def _store_event(
+    conn: sqlite3.Connection, app_id: str, event: NewEvent, received_at: int
+) -> Outcome:
+    seen = conn.execute(
+        "SELECT 1 FROM events WHERE app_id = ? AND event_id = ?", (app_id, event.event_id)
+    ).fetchone()
+    if seen is not None:
+        return DUPLICATE
+    if event.user_id is not None:
+        sent_user_id = event.user_id
+        user = _canonical_or_create(conn, app_id, event.user_id)
+    else:
+        assert event.identity is not None
+        user = _holder_or_create(conn, app_id, event.identity)
+        sent_user_id = user.user_id
+    _touch(conn, app_id, user.user_id, event.time)
+    conn.execute(
+        "INSERT INTO events (app_id, event_id, user_id, sent_user_id, session_id, pageview_id,"
+        " type, name, time, received_at, properties, page, target, source, session)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            app_id,
+            event.event_id,
+            user.user_id,
+            sent_user_id,
+            event.session_id,
+            event.pageview_id,
+            event.type,
+            event.name,
+            event.time,
+            received_at,
+            _dumps(event.properties),
+            None if event.page is None else _dumps(event.page),
+            None if event.target is None else _dumps(event.target),
+            event.source,
+            None if event.session is None else _dumps(event.session),
+        ),
+    )
+    return STORED
+
+
+def _identify(conn: sqlite3.Connection, app_id: str, op: Identify) -> Outcome:
+    subject = _canonical(conn, app_id, op.user_id)
+    holder = _holder(conn, app_id, op.identity)
+    decision = decide_identify(op.identity, subject, holder)
+    action = decision.action
+    if action is IdentifyAction.REFUSE:
+        assert decision.warning_kind is not None and decision.message is not None
+        conn.execute(
+            "INSERT INTO warnings (app_id, time, kind, message, detail) VALUES (?, ?, ?, ?, ?)",
+            (
+                app_id,
+                now_ms(),
+                decision.warning_kind,
+                decision.message,
+                _dumps({"user_id": op.user_id, "identity": op.identity, "record_id": op.record_id}),
+            ),
+        )
+        return Outcome("refused", decision.message)
+    if action is IdentifyAction.CREATE_IDENTIFIED:
+        _insert_user(conn, app_id, op.user_id, identity=op.identity, seen=op.time)
+    elif action is IdentifyAction.JOIN_HOLDER:
+        assert holder is not None
+        _insert_user(conn, app_id, op.user_id, merged_into=holder.user_id)
+        _touch(conn, app_id, holder.user_id, op.time)
+    elif action is IdentifyAction.CLAIM:
+        assert subject is not None
+        conn.execute(
+            "UPDATE users SET identity = ? WHERE app_id = ? AND user_id = ?",
+            (op.identity, app_id, subject.user_id),
+        )
+        _touch(conn, app_id, subject.user_id, op.time)
+    elif action is IdentifyAction.MERGE_INTO_HOLDER:
+        assert subject is not None and holder is not None
+        _merge(conn, app_id, absorbed=subject.user_id, surviving=holder.user_id)
+        _touch(conn, app_id, holder.user_id, op.time)
+    else:
+        assert subject is not None
+        _touch(conn, app_id, subject.user_id, op.time)
+    return STORED
+
+
+def _set_user_properties(conn: sqlite3.Connection, app_id: str, op: SetUserProperties) -> Outcome:
+    if op.user_id is not None:
+        user = _canonical_or_create(conn, app_id, op.user_id)
+        _touch(conn, app_id, user.user_id, op.time)
+    else:
+        assert op.identity is not None
+        user = _holder_or_create(conn, app_id, op.identity)
+    old = _properties(conn, app_id, user.user_id)
+    conn.execute(
+        "UPDATE users SET properties = ? WHERE app_id = ? AND user_id = ?",
+        (_dumps({**old, **op.properties}), app_id, user.user_id),
+    )
+    return STORED
+
+
+def _merge(conn: sqlite3.Connection, app_id: str, *, absorbed: str, surviving: str) -> None:
+    """Move the absorbed user's events, merged ids and properties to the surviving user."""
+    conn.execute(
+        "UPDATE events SET user_id = ? WHERE app_id = ? AND user_id = ?",
+        (surviving, app_id, absorbed),
+    )
+    conn.execute(
+        "UPDATE users SET merged_into = ? WHERE app_id = ? AND (user_id = ? OR merged_into = ?)",
+        (surviving, app_id, absorbed, absorbed),
+    )
+    rows = {
+        row["user_id"]: row
+        for row in conn.execute(
+            "SELECT * FROM users WHERE app_id = ? AND user_id IN (?, ?)",
+            (app_id, absorbed, surviving),
+        )
+    }
+    old, new = rows[absorbed], rows[surviving]
+    first_seen, last_seen = merged_span(
+        old["first_seen"], old["last_seen"], new["first_seen"], new["last_seen"]
+    )
+    properties = merged_properties(json.loads(old["properties"]), json.loads(new["properties"]))
+    conn.execute(
+        "UPDATE users SET properties = ?, first_seen = ?, last_seen = ?"
+        " WHERE app_id = ? AND user_id = ?",
+        (_dumps(properties), first_seen, last_seen, app_id, surviving),
+    )
+
+
+def _canonical(conn: sqlite3.Connection, app_id: str, user_id: str) -> KnownUser | None:
+    row = conn.execute(
+        "SELECT COALESCE(c.user_id, u.user_id) AS user_id,"
+        " CASE WHEN c.user_id IS NULL THEN u.identity ELSE c.identity END AS identity"
+        " FROM users u LEFT JOIN users c ON c.app_id = u.app_id AND c.user_id = u.merged_into"
+        " WHERE u.app_id = ? AND u.user_id = ?",
+        (app_id, user_id),
+    ).fetchone()
+    return None if row is None else KnownUser(row["user_id"], row["identity"])
+
+
+def _holder(conn: sqlite3.Connection, app_id: str, identity: str) -> KnownUser | None:
+    row = conn.execute(
+        "SELECT user_id FROM users WHERE app_id = ? AND identity = ? AND merged_into IS NULL",
+        (app_id, identity),
+    ).fetchone()
+    return None if row is None else KnownUser(row["user_id"], identity)
+
+
+def _canonical_or_create(conn: sqlite3.Connection, app_id: str, user_id: str) -> KnownUser:
+    user = _canonical(conn, app_id, user_id)
+    if user is None:
+        _insert_user(conn, app_id, user_id)
+        user = KnownUser(user_id, None)
+    return user
+
+
+def _holder_or_create(conn: sqlite3.Connection, app_id: str, identity: str) -> KnownUser:
+    user = _holder(conn, app_id, identity)
+    while user is None:
+        user_id = str(secrets.randbelow(2**53))
+        if _canonical(conn, app_id, user_id) is None:
+            _insert_user(conn, app_id, user_id, identity=identity)
+            user = KnownUser(user_id, identity)
+    return user
+
+
+def _insert_user(
+    conn: sqlite3.Connection,
+    app_id: str,
+    user_id: str,
+    *,
+    identity: str | None = None,
+    merged_into: str | None = None,
+    seen: int | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO users (app_id, user_id, identity, first_seen, last_seen, merged_into)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (app_id, user_id, identity, seen, seen, merged_into),
+    )
+
+
+def _touch(conn: sqlite3.Connection, app_id: str, user_id: str, time_ms: int) -> None:
+    conn.execute(
+        "UPDATE users SET first_seen = MIN(COALESCE(first_seen, ?1), ?1),"
+        " last_seen = MAX(COALESCE(last_seen, ?1), ?1) WHERE app_id = ?2 AND user_id = ?3",
+        (time_ms, app_id, user_id),
+    )
+
+
+def _properties(conn: sqlite3.Connection, app_id: str, user_id: str) -> dict[str, object]:
+    row = conn.execute(
+        "SELECT properties FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id)
+    ).fetchone()
+    properties: dict[str, object] = json.loads(row["properties"])
+    return properties
+
+
+def _delete_requested_users(conn: sqlite3.Connection, deletion_request_id: str) -> None:
+    request = conn.execute(
+        "SELECT app_id, users, status FROM deletion_requests WHERE deletion_request_id = ?",
+        (deletion_request_id,),
+    ).fetchone()
+    if request is None or request["status"] == "complete":
+        return
+    app_id = request["app_id"]
+    for named in json.loads(request["users"]):
+        if "user_id" in named:
+            user = _canonical(conn, app_id, str(named["user_id"]))
+        else:
+            user = _holder(conn, app_id, named["identity"])
+        if user is not None:
+            _delete_user(conn, app_id, user.user_id)
+    conn.execute(
+        "UPDATE deletion_requests SET status = 'complete', completed_at = ?"
+        " WHERE deletion_request_id = ?",
+        (now_ms(), deletion_request_id),
+    )
+
+
+def _delete_user(conn: sqlite3.Connection, app_id: str, user_id: str) -> None:
+    """Remove a canonical user, the users merged into it, their events and warnings."""
+    ids = [user_id] + [
+        row[0]
+        for row in conn.execute(
+            "SELECT user_id FROM users WHERE app_id = ? AND merged_into = ?", (app_id, user_id)
+        )
+    ]
+    for gone in ids:
+        conn.execute("DELETE FROM events WHERE app_id = ? AND user_id = ?", (app_id, gone))
+        conn.execute(
+            "DELETE FROM warnings WHERE app_id = ? AND json_extract(detail, '$.user_id') = ?",
+            (app_id, gone),
+        )
+        conn.execute("DELETE FROM users WHERE app_id = ? AND user_id = ?", (app_id, gone))

@@ -1,0 +1,197 @@
+"""`POST /api/ingest` over real HTTP against the real server and SQLite file."""
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.collector.wire import batch, event, identify, user_properties
+from tests.live_server import LiveServer, run_cli, start_server
+
+TEXT_PLAIN = {"content-type": "text/plain;charset=UTF-8"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with start_server(tmp_path_factory.mktemp("ingest"), "--demo") as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def app_id(server: LiveServer) -> str:
+    created = run_cli("apps", "create", "--name", "Ingest", "--db", str(server.db_path))
+    return str(created[0]["app_id"])
+
+
+def post(server: LiveServer, body: object, **headers: str) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(
+        server.url + "/api/ingest", content=content, headers={**TEXT_PLAIN, **headers}
+    )
+
+
+def events_of(server: LiveServer, app_id: str) -> list[dict]:
+    return run_cli("events", "--db", str(server.db_path), "--app", app_id)
+
+
+def test_stores_an_event_and_exports_it_per_the_contract(server: LiveServer, app_id: str) -> None:
+    click = event("1001", "click", properties={"plan": "Pro", "n": 2})
+    answer = post(server, batch(app_id, click))
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    [row] = [row for row in events_of(server, app_id) if row["event_id"] == click["event_id"]]
+    assert row == {
+        "event_id": click["event_id"],
+        "app_id": app_id,
+        "user_id": "1001",
+        "identity": None,
+        "session_id": click["session_id"],
+        "pageview_id": click["pageview_id"],
+        "type": "click",
+        "name": "click",
+        "time": row["time"],
+        "properties": {"plan": "Pro", "n": 2},
+        "page": click["page"],
+        "target": click["target"],
+        "source": "web",
+    }
+    assert row["time"].endswith("Z") and row["time"].startswith("20")
+
+
+def test_the_same_event_id_is_stored_once(server: LiveServer, app_id: str) -> None:
+    pageview = event("1002")
+    assert post(server, batch(app_id, pageview, pageview)).json()["duplicates"] == 1
+    assert post(server, batch(app_id, pageview)).json() == {
+        "accepted": 0,
+        "duplicates": 1,
+        "rejected": [],
+    }
+    assert [r["event_id"] for r in events_of(server, app_id)].count(pageview["event_id"]) == 1
+
+
+def test_gzip_by_header_and_by_magic_bytes(server: LiveServer, app_id: str) -> None:
+    by_header, by_magic = event("1003"), event("1003")
+    zipped = gzip.compress(json.dumps(batch(app_id, by_header)).encode())
+    assert post(server, zipped, **{"content-encoding": "gzip"}).json()["accepted"] == 1
+    zipped = gzip.compress(json.dumps(batch(app_id, by_magic)).encode())
+    assert post(server, zipped).json()["accepted"] == 1
+
+
+def test_a_partly_bad_batch_keeps_its_good_records(server: LiveServer, app_id: str) -> None:
+    good = event("1004")
+    answer = post(
+        server,
+        batch(
+            app_id,
+            {"kind": "mystery"},
+            good,
+            event("1004", event_id="not-hex"),
+            event("1004", "custom", name="click"),
+            event("1004", properties={"k": {"deep": [1, 2]}, "v": "x" * 2000}),
+        ),
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["accepted"] == 1
+    assert [r["index"] for r in body["rejected"]] == [0, 2, 3, 4]
+    assert "event_id" in body["rejected"][1]["error"]
+    assert "reserved" in body["rejected"][2]["error"]
+    assert "longer than 1023" in body["rejected"][3]["error"]
+    assert [r["event_id"] for r in events_of(server, app_id) if r["user_id"] == "1004"] == [
+        good["event_id"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"", 400, "empty"),
+        (b"\xff\xfe\x00", 400, "UTF-8"),
+        (b'{"app_id": 1, "records": [], "x": NaN}', 400, "NaN"),
+        (b"[]", 400, "JSON object"),
+        (b'{"records": []}', 400, "app_id"),
+        (b'{"app_id": "demo", "records": {}}', 400, "records must be an array"),
+        (b'{"app_id": "demo", "records": []}', 400, "records is empty"),
+        (b'{"app_id": "demo", "records": [1, {"kind": "x"}]}', 400, "no record is usable"),
+        (b'{"app_id": "no-such-app", "records": [1]}', 404, "unknown app_id"),
+        (b"\x1f\x8b\x08\x00garbage", 400, "gzip"),
+    ],
+)
+def test_bad_bodies_get_a_json_error_that_says_why(
+    server: LiveServer, body: bytes, status: int, says: str
+) -> None:
+    answer = post(server, body)
+    assert answer.status_code == status
+    assert says in answer.json()["error"]
+
+
+def test_oversized_bodies_are_refused_even_when_gzipped(server: LiveServer, app_id: str) -> None:
+    huge = json.dumps(batch(app_id, event("1005", properties={"p": "x" * 1000}))).encode()
+    huge = huge[:-2] + b" " * (6 * 1024 * 1024) + huge[-2:]
+    assert post(server, huge).status_code == 413
+    bomb = post(server, gzip.compress(huge), **{"content-encoding": "gzip"})
+    assert bomb.status_code == 413
+    assert "decompressed" in bomb.json()["error"]
+
+
+def test_unsupported_content_encoding(server: LiveServer, app_id: str) -> None:
+    answer = post(server, batch(app_id, event("1006")), **{"content-encoding": "br"})
+    assert answer.status_code == 415
+
+
+def test_cors_preflight_and_answers_allow_any_origin(server: LiveServer, app_id: str) -> None:
+    origin = "https://shop.example.com"
+    preflight = httpx.options(
+        server.url + "/api/ingest",
+        headers={"origin": origin, "access-control-request-method": "POST"},
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == origin
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    answer = post(server, batch(app_id, event("1007")), origin=origin)
+    assert answer.headers["access-control-allow-origin"] == origin
+    error = post(server, b"{", origin=origin)
+    assert error.headers["access-control-allow-origin"] == origin
+
+
+def test_bots_are_answered_and_dropped(server: LiveServer, app_id: str) -> None:
+    crawled = event("1008")
+    answer = post(server, batch(app_id, crawled), **{"user-agent": "Googlebot/2.1"})
+    assert answer.status_code == 200
+    assert crawled["event_id"] not in {r["event_id"] for r in events_of(server, app_id)}
+
+
+def test_user_properties_and_identify_records(server: LiveServer, app_id: str) -> None:
+    answer = post(
+        server,
+        batch(
+            app_id,
+            event("1009"),
+            user_properties("1009", {"plan": "Pro", "user_id": "x"}),
+            user_properties("1009", {"plan": "Free", "seats": 3}),
+            identify("1009", "carol@example.com"),
+        ),
+    )
+    assert answer.json()["accepted"] == 3
+    assert "'user_id' cannot be used" in answer.json()["rejected"][0]["error"]
+    users = run_cli("users", "--db", str(server.db_path), "--app", app_id)
+    [carol] = [u for u in users if u["user_id"] == "1009"]
+    assert carol["identity"] == "carol@example.com"
+    assert carol["properties"] == {"plan": "Free", "seats": 3}
+
+
+def test_unknown_api_routes_answer_json(server: LiveServer) -> None:
+    answer = httpx.get(server.url + "/api/nowhere")
+    assert answer.status_code == 404
+    assert "nowhere" in answer.json()["error"]
+
+
+def test_writes_survive_a_restart(tmp_path: Path) -> None:
+    with start_server(tmp_path, "--demo") as live:
+        stored = event("1010")
+        assert post(live, batch("demo", stored)).json()["accepted"] == 1
+    assert [r["event_id"] for r in events_of(live, "demo")] == [stored["event_id"]]

@@ -1,0 +1,75 @@
+"""Builders of protocol records (docs/protocol.md, section 4) for the collector's tests."""
+
+import time
+import uuid
+from typing import Any
+
+NOW_MS = int(time.time() * 1000)
+
+
+def page(path: str = "/") -> dict[str, str]:
+    return {
+        "url": f"https://shop.example.com{path}",
+        "domain": "shop.example.com",
+        "path": path,
+        "query": "",
+        "hash": "",
+        "title": "Shop",
+        "referrer": "",
+    }
+
+
+def event(user_id: str, type_: str = "pageview", name: str | None = None, **fields: Any) -> dict:
+    target = None
+    if type_ in ("click", "change", "submit"):
+        target = {
+            "tag": "a",
+            "id": "buy",
+            "class": "btn primary",
+            "text": "Buy",
+            "href": "/cart",
+            "hierarchy": "@div;#root;|@a;#buy;.btn;.primary;[href=/cart];|",
+        }
+    record = {
+        "kind": "event",
+        "event_id": uuid.uuid4().hex,
+        "type": type_,
+        "name": name or type_,
+        "time": NOW_MS,
+        "user_id": user_id,
+        "session_id": "3312313741047499",
+        "pageview_id": "3533035492830499",
+        "properties": {},
+        "page": page(),
+        "target": target,
+    }
+    record.update(fields)
+    return record
+
+
+def identify(user_id: str, identity: Any, **fields: Any) -> dict:
+    record = {
+        "kind": "identify",
+        "event_id": uuid.uuid4().hex,
+        "time": NOW_MS,
+        "user_id": user_id,
+        "identity": identity,
+    }
+    record.update(fields)
+    return record
+
+
+def user_properties(user_id: str, properties: Any, **fields: Any) -> dict:
+    record = {
+        "kind": "user_properties",
+        "event_id": uuid.uuid4().hex,
+        "time": NOW_MS,
+        "user_id": user_id,
+        "properties": properties,
+    }
+    record.update(fields)
+    return record
+
+
+def batch(app_id: str, *records: dict) -> dict:
+    return {"app_id": app_id, "sent_at": NOW_MS, "library": "test/0", "records": list(records)}
