@@ -1,0 +1,169 @@
+"""Getting records to the collector: batches, one request at a time, retries, the unload beacon."""
+
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from snippet import __version__
+from snippet.browser import Browser
+from snippet.cookies import js_json
+
+LIBRARY = f"footfall-web/{__version__}"
+BATCH_MAX_RECORDS = 50
+FLUSH_DELAY_S = 1.0
+MAX_TRIES = 8
+BACKOFF_MAX_S = 60.0
+BEACON_MAX_BYTES = 60_000
+
+RunTask = Callable[[Coroutine[Any, Any, None]], object]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A record waiting for the collector, with its JSON made once."""
+
+    event_id: str
+    json: str
+
+
+def backoff_delay(failures: int, rand: float) -> float:
+    """Seconds before the next try after `failures` failed ones: min(60, 2**(failures-1)),
+    spread by ±25% with `rand` in [0, 1)."""
+    base = min(BACKOFF_MAX_S, 2.0 ** (failures - 1))
+    return base * (0.75 + 0.5 * rand)
+
+
+def is_retryable(status: int) -> bool:
+    """Network failures, rate limits and server errors are worth another try."""
+    return status == 0 or status == 429 or status >= 500
+
+
+def wire_body(app_id: str, sent_at_ms: float, records_json: list[str]) -> str:
+    """The POST body of docs/protocol.md section 4, from records already in JSON."""
+    head = js_json({"app_id": app_id, "sent_at": int(sent_at_ms), "library": LIBRARY})
+    return f'{head[:-1]},"records":[{",".join(records_json)}]}}'
+
+
+def beacon_records(records_json: list[str], max_bytes: int = BEACON_MAX_BYTES) -> list[str]:
+    """The oldest records whose JSON fits in `max_bytes` together with the envelope."""
+    kept: list[str] = []
+    size = 200  # the envelope: app id, sent_at, library
+    for text in records_json:
+        size += len(text.encode()) + 1
+        if size > max_bytes:
+            break
+        kept.append(text)
+    return kept
+
+
+class Delivery:
+    """Sends records in order: the first batch at once, then one second after the first pending
+    record or at 50 records; retries with backoff; keeps the loader's beacon body current."""
+
+    def __init__(
+        self,
+        browser: Browser,
+        run_task: RunTask,
+        *,
+        app_id: str,
+        url: str,
+        warn: Callable[[str], None],
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._browser = browser
+        self._run_task = run_task
+        self._app_id = app_id
+        self.url = url
+        self._warn = warn
+        self._rand = rand
+        self.unsent: list[Pending] = []
+        self._in_flight = False
+        self._failures = 0
+        self._backing_off = False
+        self._timer_armed = False
+        self._timer_generation = 0
+
+    def add(self, record: dict[str, object]) -> None:
+        """Queue one wire record; it goes out with the next batch."""
+        self.unsent.append(Pending(str(record["event_id"]), js_json(record)))
+        self._publish_beacon()
+        if self._in_flight or self._backing_off:
+            return
+        if len(self.unsent) >= BATCH_MAX_RECORDS:
+            self.flush()
+        elif not self._timer_armed:
+            self._arm_timer(FLUSH_DELAY_S)
+
+    def flush(self) -> None:
+        """Send the oldest batch now, unless a request is already in flight."""
+        self._timer_armed = False
+        self._timer_generation += 1
+        self._backing_off = False
+        if self._in_flight or not self.unsent:
+            return
+        batch = self.unsent[:BATCH_MAX_RECORDS]
+        self._in_flight = True
+        self._run_task(self._send(batch))
+
+    def drop_all(self) -> None:
+        """Forget every unsent record (opt-out)."""
+        self.unsent = []
+        self._failures = 0
+        self._backing_off = False
+        self._timer_armed = False
+        self._timer_generation += 1
+        self._publish_beacon()
+
+    async def _send(self, batch: list[Pending]) -> None:
+        status = 0
+        try:
+            body = wire_body(self._app_id, self._browser.now_ms(), [p.json for p in batch])
+            status = await self._browser.send(self.url, body)
+        except Exception as error:  # the worker must never raise into JS
+            self._warn(f"sending events failed: {error!r}")
+        self._on_answer(batch, status)
+
+    def _on_answer(self, batch: list[Pending], status: int) -> None:
+        self._in_flight = False
+        if 200 <= status < 300:
+            self._forget(batch)
+        elif is_retryable(status) and self._failures + 1 < MAX_TRIES:
+            self._failures += 1
+            self._backing_off = True
+            self._arm_timer(backoff_delay(self._failures, self._rand()))
+            return
+        elif is_retryable(status):
+            self._warn(
+                f"dropped {len(batch)} events: the collector did not take them after "
+                f"{MAX_TRIES} tries (last status {status})"
+            )
+            self._forget(batch)
+        else:
+            self._warn(f"dropped {len(batch)} events: the collector refused them ({status})")
+            self._forget(batch)
+        if len(self.unsent) >= BATCH_MAX_RECORDS:
+            self.flush()
+        elif self.unsent and not self._timer_armed:
+            self._arm_timer(FLUSH_DELAY_S)
+
+    def _forget(self, batch: list[Pending]) -> None:
+        sent = {p.event_id for p in batch}
+        self.unsent = [p for p in self.unsent if p.event_id not in sent]
+        self._failures = 0
+        self._publish_beacon()
+
+    def _arm_timer(self, delay_s: float) -> None:
+        self._timer_armed = True
+        self._timer_generation += 1
+        generation = self._timer_generation
+        self._browser.call_later(delay_s, lambda: self._on_timer(generation))
+
+    def _on_timer(self, generation: int) -> None:
+        if generation == self._timer_generation:
+            self.flush()
+
+    def _publish_beacon(self) -> None:
+        kept = beacon_records([p.json for p in self.unsent])
+        body = wire_body(self._app_id, self._browser.now_ms(), kept) if kept else None
+        self._browser.post_to_page({"op": "beacon", "url": self.url, "body": body})

@@ -1,0 +1,43 @@
+"""The real `Browser` inside the Pyodide module worker: the only module that imports `js`."""
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import js
+from pyodide.ffi import to_js
+
+from snippet.browser import Op
+
+
+class PyodideBrowser:
+    """Ops go to the loader with postMessage; batches go to the collector with fetch."""
+
+    def post_to_page(self, op: Op) -> None:
+        """Post one op to the main thread as a JSON string."""
+        js.postMessage(json.dumps(op, separators=(",", ":")))
+
+    async def send(self, url: str, body: str) -> int:
+        """POST text/plain without credentials (no CORS preflight); 0 when the network failed."""
+        try:
+            options = to_js(
+                {
+                    "method": "POST",
+                    "headers": {"Content-Type": "text/plain;charset=UTF-8"},
+                    "body": body,
+                    "credentials": "omit",
+                },
+                dict_converter=js.Object.fromEntries,
+            )
+            response = await js.fetch(url, options)
+            return int(response.status)
+        except Exception:
+            return 0
+
+    def now_ms(self) -> float:
+        """Milliseconds since the epoch, from the worker's clock."""
+        return float(js.Date.now())
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
+        """Run `callback` after `delay_s` seconds on Pyodide's event loop."""
+        asyncio.get_event_loop().call_later(delay_s, callback)

@@ -1,0 +1,100 @@
+"""Everything that keeps private data out of events: fields, attributes, target text, numbers."""
+
+import re
+
+from snippet.inbound import Element
+
+TEXT_MAX = 1024
+
+_CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+_SSN_LIKE = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
+_SENSITIVE_NAME = re.compile(
+    r"^cc|card|cardnum|ccnum|creditcard|csc|cvc|cvv|exp|pass|pwd|routing|seccode"
+    r"|securitycode|socialsec|socsec|ssn",
+    re.IGNORECASE,
+)
+_NOT_ALPHANUMERIC = re.compile(r"[^a-zA-Z0-9]")
+_FORM_FIELDS = frozenset({"input", "select", "textarea"})
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a string of digits passes the Luhn check that card numbers carry."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def scrub_sensitive_numbers(text: str) -> str:
+    """Remove card-like (13-19 digits, Luhn-valid) and SSN-like (ddd-dd-dddd) numbers."""
+    if sum(char.isdigit() for char in text) < 9:  # cheap exit: most text has no long numbers
+        return text
+    text = _SSN_LIKE.sub("", text)
+    return _CARD_LIKE.sub(_drop_if_card, text)
+
+
+def _drop_if_card(match: re.Match[str]) -> str:
+    digits = match.group().replace(" ", "").replace("-", "")
+    return "" if luhn_valid(digits) else match.group()
+
+
+def is_editable(element: Element) -> bool:
+    """Form fields and contenteditable elements: what they hold is the visitor's, never captured."""
+    editable = element.attrs.get("contenteditable")
+    return element.tag in _FORM_FIELDS or (editable is not None and editable.lower() != "false")
+
+
+def is_sensitive_field(element: Element) -> bool:
+    """Password, hidden and card/SSN-like fields: they contribute nothing but their tag."""
+    if not is_editable(element):
+        return False
+    if element.attrs.get("type", "").strip().lower() in ("password", "hidden"):
+        return True
+    return any(
+        _SENSITIVE_NAME.search(_NOT_ALPHANUMERIC.sub("", element.attrs.get(name, "")))
+        for name in ("name", "id", "autocomplete")
+    )
+
+
+def redact_chain(chain: list[Element]) -> list[Element]:
+    """The chain (target first) with only what may leave the page: no values, no attributes
+    named by `data-heap-redact-attributes` on the element or above, sensitive fields bare."""
+    redacted_names: set[str] = set()
+    kept: list[Element] = []
+    for element in reversed(chain):  # outermost first, so a marker covers what lies below it
+        marker = element.attrs.get("data-heap-redact-attributes", "")
+        redacted_names |= {name.strip().lower() for name in marker.split(",") if name.strip()}
+        kept.append(_redact_element(element, redacted_names))
+    return kept[::-1]
+
+
+def _redact_element(element: Element, redacted_names: set[str]) -> Element:
+    if is_sensitive_field(element):
+        return Element(tag=element.tag)
+    attrs = {
+        name: scrub_sensitive_numbers(value)
+        for name, value in element.attrs.items()
+        if name != "value" and name not in redacted_names
+    }
+    text = [] if is_editable(element) else element.text
+    return Element(tag=element.tag, attrs=attrs, text=text, cursor=element.cursor)
+
+
+def redact_target_text(chain: list[Element], *, disable_text_capture: bool) -> str:
+    """The target's visible text, or '' when any rule forbids it; whitespace collapsed, cut at
+    1024, card/SSN-like numbers removed. `chain` is the raw chain, target first."""
+    if disable_text_capture or any(_marks_text_redacted(element) for element in chain):
+        return ""
+    target = chain[0]
+    if is_sensitive_field(target) or is_editable(target):
+        return ""
+    visible = "".join(text for text, under_marker in target.text if not under_marker)
+    return " ".join(scrub_sensitive_numbers(visible).split())[:TEXT_MAX]
+
+
+def _marks_text_redacted(element: Element) -> bool:
+    marker = element.attrs.get("data-heap-redact-text")
+    return marker is not None and marker.strip().lower() != "false"
