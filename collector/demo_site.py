@@ -2,7 +2,8 @@
 
 Each page marks where the snippet goes with `<!-- heap-snippet {config JSON} -->`; the page is
 served with Heap's v4 stub there, pointed at this server. `?app=ID` picks the app id (default
-"demo"), so tests can run pages against apps of their own.
+"demo"), so tests can run pages against apps of their own; `?tracker=off` serves the page
+without the snippet, for benchmarks that compare the page with and without it.
 """
 
 import json
@@ -53,7 +54,11 @@ def demo_routes(site_dir: Path) -> list[BaseRoute]:
             return HTMLResponse("<h1>app must be letters, digits, - or _</h1>", status_code=400)
         server = f"{request.url.scheme}://{request.url.netloc}"
 
+        tracker_off = request.query_params.get("tracker") == "off"
+
         def snippet(match: re.Match[str]) -> str:
+            if tracker_off:
+                return ""
             config = json.loads(match.group(1)) if match.group(1) else None
             return install_snippet(server, app_id, config)
 
