@@ -1,6 +1,7 @@
 """Heap's cookies: names, values (encodeURIComponent of JSON.stringify), attributes, domains."""
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
@@ -58,24 +59,52 @@ class IdCookie:
 
 
 def js_json(value: object) -> str:
-    """JSON text exactly as JavaScript's JSON.stringify writes it."""
-    text = json.dumps(_js_numbers(value), ensure_ascii=False, separators=(",", ":"))
-    if any("\ud800" <= char <= "\udfff" for char in text):  # lone surrogates: JS escapes them
-        text = "".join(
-            f"\\u{ord(char):04x}" if "\ud800" <= char <= "\udfff" else char for char in text
-        )
-    return text
-
-
-def _js_numbers(value: object) -> object:
-    """Whole floats as ints, since JavaScript writes 1.0 as 1."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
+    """JSON text exactly as JavaScript's JSON.stringify writes it (numbers and escapes too)."""
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        if any("\ud800" <= char <= "\udfff" for char in text):  # JS escapes lone surrogates
+            text = "".join(
+                f"\\u{ord(char):04x}" if "\ud800" <= char <= "\udfff" else char for char in text
+            )
+        return text
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return js_number(value)
     if isinstance(value, dict):
-        return {key: _js_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_js_numbers(item) for item in value]
-    return value
+        return "{" + ",".join(f"{js_json(str(k))}:{js_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(js_json(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def js_number(number: float) -> str:
+    """A float as JavaScript's Number#toString writes it: 1 not 1.0, 1e-7 not 1e-07."""
+    if not math.isfinite(number):
+        return "null"
+    if number == 0:
+        return "0"
+    sign = "-" if number < 0 else ""
+    mantissa, _, exponent_text = repr(abs(number)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    exponent = int(exponent_text or "0")
+    if whole != "0":
+        point = len(whole) + exponent  # value = 0.DIGITS × 10**point
+    else:
+        point = exponent - (len(fraction) - len(fraction.lstrip("0")))
+    digits = (whole + fraction).lstrip("0").rstrip("0")
+    if len(digits) <= point <= 21:
+        text = digits + "0" * (point - len(digits))
+    elif 0 < point <= 21:
+        text = f"{digits[:point]}.{digits[point:]}"
+    elif -6 < point <= 0:
+        text = "0." + "0" * -point + digits
+    else:
+        tail = f".{digits[1:]}" if len(digits) > 1 else ""
+        text = f"{digits[0]}{tail}e{'+' if point >= 1 else '-'}{abs(point - 1)}"
+    return sign + text
 
 
 def encode_cookie_value(value: object) -> str:

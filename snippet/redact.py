@@ -92,7 +92,7 @@ def redact_target_text(chain: list[Element], *, disable_text_capture: bool) -> s
     if is_sensitive_field(target) or is_editable(target):
         return ""
     visible = "".join(text for text, under_marker in target.text if not under_marker)
-    return " ".join(scrub_sensitive_numbers(visible).split())[:TEXT_MAX]
+    return " ".join(scrub_sensitive_numbers(visible).split())[:TEXT_MAX].rstrip()
 
 
 def _marks_text_redacted(element: Element) -> bool:

@@ -1,0 +1,147 @@
+"""Which interactions become events, and their targets."""
+
+import pytest
+
+from snippet.autocapture import describe_target, is_clickable, is_ignored, target_index
+from snippet.inbound import Element
+
+DIV, SPAN = Element("div"), Element("span")
+
+
+@pytest.mark.parametrize(
+    ("chain", "ignored"),
+    [
+        ([Element("a"), Element("div", {"heap-ignore": ""})], True),
+        ([Element("a", {"heap-ignore": "true"})], True),
+        ([Element("a", {"heap-ignore": "yes"})], True),
+        ([Element("a", {"heap-ignore": "false"})], False),
+        ([Element("a", {"heap-ignore": " FALSE "})], False),
+        ([Element("a", {"class": "heap-ignore"})], False),  # only the attribute counts
+        ([Element("a")], False),
+    ],
+)
+def test_heap_ignore(chain: list[Element], ignored: bool) -> None:
+    assert is_ignored(chain) is ignored
+
+
+@pytest.mark.parametrize(
+    ("element", "clickable"),
+    [
+        (Element("a"), True),
+        (Element("button"), True),
+        (Element("input", {"type": "checkbox"}), True),
+        (Element("input"), True),
+        (Element("input", {"type": "hidden"}), False),
+        (Element("select"), True),
+        (Element("textarea"), True),
+        (Element("label"), True),
+        (Element("summary"), True),
+        (Element("div", {"role": "button"}), True),
+        (Element("li", {"role": "menuitem"}), True),
+        (Element("span", {"role": "Tab"}), True),
+        (Element("span", {"role": "link"}), True),
+        (Element("span", {"role": "checkbox"}), True),
+        (Element("div", {"role": "dialog"}), False),
+        (Element("div", {"contenteditable": ""}), True),
+        (Element("div", {"contenteditable": "false"}), False),
+        (Element("div", cursor="pointer"), True),
+        (Element("div", cursor="auto"), False),
+        (Element("form"), False),
+        (Element("img"), False),
+    ],
+)
+def test_clickable_elements(element: Element, clickable: bool) -> None:
+    assert is_clickable(element) is clickable
+
+
+@pytest.mark.parametrize(
+    ("kind", "chain", "index"),
+    [
+        ("click", [SPAN, Element("a"), DIV], 1),  # a span inside a link: the link
+        ("click", [Element("button"), Element("a")], 0),  # the nearest wins
+        ("click", [SPAN, DIV], None),  # nothing clickable: no event
+        ("click", [SPAN, Element("div", cursor="pointer")], 1),
+        ("change", [Element("input")], 0),
+        ("change", [Element("select"), Element("form")], 0),
+        ("change", [Element("textarea")], 0),
+        ("change", [Element("div", {"contenteditable": ""})], None),
+        ("submit", [Element("form"), DIV], 0),
+        ("submit", [DIV, Element("form")], 1),
+        ("submit", [DIV], None),
+    ],
+)
+def test_target_index(kind: str, chain: list[Element], index: int | None) -> None:
+    assert target_index(kind, chain) == index
+
+
+def test_a_click_target_carries_tag_id_class_href_text_and_hierarchy() -> None:
+    chain = [
+        Element("span", text=[("Buy ", False)]),
+        Element("a", {"id": "buy", "class": "btn primary", "href": "/cart"}, [("Buy now", False)]),
+        Element("div", {"id": "root"}),
+    ]
+    assert describe_target("click", chain, disable_text_capture=False) == {
+        "tag": "a",
+        "id": "buy",
+        "class": "btn primary",
+        "href": "/cart",
+        "text": "Buy now",
+        "hierarchy": "@div;#root;|@a;#buy;.btn;.primary;[href=/cart];|",
+    }
+
+
+def test_href_is_only_for_links_and_absent_attributes_are_null() -> None:
+    chain = [Element("button", {"href": "/nope"}, [("Go", False)])]
+    target = describe_target("click", chain, disable_text_capture=False)
+    assert target is not None
+    assert (target["id"], target["class"], target["href"]) == (None, None, None)
+
+
+def test_a_change_carries_no_value_and_no_text() -> None:
+    chain = [Element("input", {"type": "text", "name": "q", "value": "typed"}, [("typed", False)])]
+    target = describe_target("change", chain, disable_text_capture=False)
+    assert target is not None
+    assert target["text"] == ""
+    assert "typed" not in str(target)
+
+
+def test_a_password_change_is_captured_as_a_bare_tag() -> None:
+    chain = [Element("input", {"type": "password", "id": "pw", "class": "c"}), Element("form")]
+    assert describe_target("change", chain, disable_text_capture=False) == {
+        "tag": "input",
+        "id": None,
+        "class": None,
+        "href": None,
+        "text": "",
+        "hierarchy": "@form;|@input;|",
+    }
+
+
+def test_redacted_attributes_leave_target_fields_and_hierarchy() -> None:
+    chain = [
+        Element("a", {"id": "acct-42", "href": "/u/42", "class": "c"}, [("Me", False)]),
+        Element("nav", {"data-heap-redact-attributes": "id,href"}),
+    ]
+    target = describe_target("click", chain, disable_text_capture=False)
+    assert target is not None
+    assert (target["id"], target["href"], target["class"]) == (None, None, "c")
+    assert "42" not in str(target["hierarchy"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "chain"),
+    [
+        ("click", [Element("a", {"heap-ignore": "true"})]),
+        ("click", [Element("a"), Element("section", {"heap-ignore": ""})]),
+        ("click", [SPAN, DIV]),
+        ("change", [DIV]),
+        ("submit", [Element("button")]),
+    ],
+)
+def test_interactions_that_are_no_event(kind: str, chain: list[Element]) -> None:
+    assert describe_target(kind, chain, disable_text_capture=False) is None
+
+
+def test_unknown_kind_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="not an autocaptured kind"):
+        target_index("hover", [DIV])

@@ -1,0 +1,127 @@
+"""Redaction: numbers, fields, attributes and target text."""
+
+import pytest
+
+from snippet.inbound import Element
+from snippet.redact import (
+    TEXT_MAX,
+    is_sensitive_field,
+    luhn_valid,
+    redact_chain,
+    redact_target_text,
+    scrub_sensitive_numbers,
+)
+
+
+@pytest.mark.parametrize(
+    ("digits", "valid"),
+    [
+        ("4111111111111111", True),
+        ("5500005555555559", True),
+        ("378282246310005", True),  # Amex, 15 digits
+        ("4111111111111112", False),
+        ("1234567812345678", False),
+    ],
+)
+def test_luhn(digits: str, valid: bool) -> None:
+    assert luhn_valid(digits) is valid
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("Card 4111 1111 1111 1111 ok", "Card  ok"),
+        ("4111-1111-1111-1111", ""),
+        ("4111111111111111", ""),
+        ("amex 378282246310005.", "amex ."),
+        ("order 4111111111111112", "order 4111111111111112"),  # not Luhn-valid: kept
+        ("ssn 123-45-6789!", "ssn !"),
+        ("phone 555-123-4567", "phone 555-123-4567"),
+        ("id 1234567890123", "id 1234567890123"),  # 13 digits, not Luhn-valid
+        ("digits 41111111111111110000", "digits 41111111111111110000"),  # 20 digits: no card
+        ("123-45-67890", "123-45-67890"),  # not SSN-shaped
+        ("/orders/4111111111111111/view", "/orders//view"),
+        ("no numbers", "no numbers"),
+        ("", ""),
+    ],
+)
+def test_scrubbing_card_and_ssn_like_numbers(text: str, scrubbed: str) -> None:
+    assert scrub_sensitive_numbers(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    ("element", "sensitive"),
+    [
+        (Element("input", {"type": "password", "name": "x"}), True),
+        (Element("input", {"type": "HIDDEN"}), True),
+        (Element("input", {"name": "cc-number"}), True),
+        (Element("input", {"autocomplete": "cc-csc"}), True),
+        (Element("input", {"id": "cardNumber"}), True),
+        (Element("input", {"name": "credit_card"}), True),
+        (Element("input", {"name": "user[ssn]"}), True),
+        (Element("input", {"name": "cvv"}), True),
+        (Element("input", {"name": "expiry"}), True),
+        (Element("input", {"name": "routing_no"}), True),
+        (Element("input", {"name": "pwd"}), True),
+        (Element("textarea", {"name": "security-code"}), True),
+        (Element("select", {"name": "exp_month"}), True),
+        (Element("div", {"contenteditable": "true", "id": "passphrase"}), True),
+        (Element("input", {"type": "text", "name": "email"}), False),
+        (Element("input", {"name": "accent"}), False),  # cc only at the start
+        (Element("button", {"id": "password-reset"}), False),  # not a field
+        (Element("div", {"contenteditable": "false", "id": "pass"}), False),
+    ],
+)
+def test_sensitive_fields(element: Element, sensitive: bool) -> None:
+    assert is_sensitive_field(element) is sensitive
+
+
+def test_sensitive_fields_keep_only_their_tag() -> None:
+    field = Element("input", {"type": "password", "id": "pw", "class": "x"}, [("t", False)], "text")
+    assert redact_chain([field]) == [Element("input")]
+
+
+def test_values_never_leave_and_numbers_are_scrubbed_from_attributes() -> None:
+    chain = [Element("input", {"value": "typed", "title": "4111 1111 1111 1111", "type": "text"})]
+    assert redact_chain(chain)[0].attrs == {"title": "", "type": "text"}
+
+
+def test_redact_attributes_strips_names_on_the_marked_element_and_below() -> None:
+    target = Element("a", {"id": "buy", "href": "/cart", "title": "t", "class": "c"})
+    middle = Element("span", {"title": "mid", "href": "/x"})
+    marked = Element("div", {"data-heap-redact-attributes": " href , TITLE,id", "title": "m"})
+    above = Element("main", {"title": "kept", "id": "kept"})
+    redacted = redact_chain([target, middle, marked, above])
+    assert redacted[0].attrs == {"class": "c"}
+    assert redacted[1].attrs == {}
+    assert redacted[2].attrs == {"data-heap-redact-attributes": " href , TITLE,id"}
+    assert redacted[3].attrs == {"title": "kept", "id": "kept"}
+
+
+def text_of(*segments: tuple[str, bool], tag: str = "button", **attrs: str) -> Element:
+    return Element(tag, attrs, list(segments))
+
+
+@pytest.mark.parametrize(
+    ("chain", "disable", "text"),
+    [
+        ([text_of(("  Buy\n  now ", False))], False, "Buy now"),
+        ([text_of(("Buy", False))], True, ""),  # disableTextCapture
+        ([text_of(("Hi ", False), ("Secret", True), (" there", False))], False, "Hi there"),
+        ([text_of(("Buy", False), **{"data-heap-redact-text": ""})], False, ""),
+        ([text_of(("Buy", False), **{"data-heap-redact-text": "false"})], False, "Buy"),
+        (
+            [text_of(("Buy", False)), Element("div", {"data-heap-redact-text": "true"})],
+            False,
+            "",
+        ),
+        ([text_of(("typed", False), tag="textarea")], False, ""),
+        ([text_of(("x", False), tag="select")], False, ""),
+        ([text_of(("x", False), tag="div", contenteditable="")], False, ""),
+        ([text_of(("Pay 4111 1111 1111 1111 now", False))], False, "Pay now"),
+        ([text_of(("w " * 2000, False))], False, ("w " * 512).strip()),
+    ],
+)
+def test_target_text(chain: list[Element], disable: bool, text: str) -> None:
+    assert redact_target_text(chain, disable_text_capture=disable) == text
+    assert len(text) <= TEXT_MAX
