@@ -6,7 +6,6 @@ and renders a template. Only the login form and the defined-event forms write.
 
 import sqlite3
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from collector.clock import now_ms
 from collector.dashboard import auth, queries
 from collector.dashboard.chart import DEFAULT_RANGE, RANGES, bar_chart, window_for
 from collector.dashboard.definitions import (
@@ -46,11 +46,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def dashboard_mount(db_path: Path, admin_password: str | None) -> Mount:
     """The dashboard's routes under /dashboard; with no admin password, nobody can log in."""
     return Mount("/dashboard", routes=Dashboard(db_path, admin_password).routes())
-
-
-def now_ms() -> int:
-    """Milliseconds since the epoch."""
-    return time.time_ns() // 1_000_000
 
 
 def format_time(ms: int | None) -> str:

@@ -1,0 +1,138 @@
+"""The defined-event selector language: Heap's hierarchy string read back, and CSS matched on it."""
+
+import pytest
+
+from collector.dashboard.hierarchy import Element, parse_hierarchy
+from collector.dashboard.selector import SelectorError, matches_hierarchy, parse_selector
+
+SHOP = "@div;#root;|@form;#checkout;.card;[action=/pay];|@button;#buy;.btn;.primary;[type=submit];|"
+NESTED = "@main;|@ul;.menu;|@li;.item;|@a;.link;[href=/a];|@span;.icon;|"
+
+
+@pytest.mark.parametrize(
+    ("hierarchy", "expected"),
+    [
+        ("", ()),
+        ("@div;|", (Element(tag="div"),)),
+        (
+            "@div;#root;|@a;#buy;.btn;.primary;[href=/cart];|",
+            (
+                Element(tag="div", id="root"),
+                Element(
+                    tag="a",
+                    id="buy",
+                    classes=frozenset({"btn", "primary"}),
+                    attrs=(("href", "/cart"),),
+                ),
+            ),
+        ),
+        # Attribute values may hold ';', '|' and '=': they run to the closing '];'.
+        (
+            "@a;[href=/x?a=1;b=2|c];[target=_blank];|",
+            (Element(tag="a", attrs=(("href", "/x?a=1;b=2|c"), ("target", "_blank"))),),
+        ),
+        ("@INPUT;[Disabled=];|", (Element(tag="input", attrs=(("disabled", ""),)),)),
+        # A string cut at 1024 characters still yields what it holds.
+        (
+            "@div;#root;|@a;.bt",
+            (Element(tag="div", id="root"), Element(tag="a", classes=frozenset({"bt"}))),
+        ),
+        ("@a;[href=/never-closed", (Element(tag="a", attrs=(("href", "/never-closed"),)),)),
+    ],
+)
+def test_parse_hierarchy(hierarchy: str, expected: tuple[Element, ...]) -> None:
+    assert parse_hierarchy(hierarchy) == expected
+
+
+@pytest.mark.parametrize(
+    ("selector", "hierarchy", "matches"),
+    [
+        # tag, id, class, attributes, alone and compound
+        ("button", SHOP, True),
+        ("BUTTON", SHOP, True),
+        ("a", SHOP, False),
+        ("#buy", SHOP, True),
+        ("#sell", SHOP, False),
+        (".btn", SHOP, True),
+        (".btn.primary", SHOP, True),
+        (".btn.secondary", SHOP, False),
+        ("button#buy.btn.primary[type=submit]", SHOP, True),
+        ("button#buy[type=button]", SHOP, False),
+        ("[type]", SHOP, True),
+        ("[name]", SHOP, False),
+        ('[type="submit"]', SHOP, True),
+        ("[type='submit']", SHOP, True),
+        ("[ type = submit ]", SHOP, True),
+        ("[TYPE=submit]", SHOP, True),
+        ("[type=SUBMIT]", SHOP, False),
+        ("*", SHOP, True),
+        ("*#buy", SHOP, True),
+        # descendant and child combinators
+        ("div button", SHOP, True),
+        ("#root #buy", SHOP, True),
+        ("div > form > button", SHOP, True),
+        ("div > button", SHOP, False),
+        ("form.card > #buy", SHOP, True),
+        ("div form button", SHOP, True),
+        ("button form", SHOP, False),
+        ("#checkout > .btn", SHOP, True),
+        ("form[action=/pay] button", SHOP, True),
+        ("form[action=/refund] button", SHOP, False),
+        # an ancestor matching counts: a click inside a matching element is a click on it
+        ("form#checkout", SHOP, True),
+        ("a.link", NESTED, True),
+        ("ul.menu > li a", NESTED, True),
+        ("ul.menu > a", NESTED, False),
+        ("li > a > span.icon", NESTED, True),
+        ("main li.item > a[href=/a]", NESTED, True),
+        # backtracking: the first ancestor that fits is not always the one that works
+        ("div > p span", "@div;|@p;|@section;|@p;|@span;|", True),
+        ("div > p > span", "@div;|@p;|@section;|@p;|@span;|", False),
+        ("section > p > span", "@div;|@p;|@section;|@p;|@span;|", True),
+        # nothing to match against
+        ("button", "", False),
+        # escapes: a Tailwind class with a colon
+        (".md\\:flex", "@div;.md:flex;|", True),
+    ],
+)
+def test_selector_matches_hierarchy(selector: str, hierarchy: str, matches: bool) -> None:
+    assert matches_hierarchy(parse_selector(selector), parse_hierarchy(hierarchy)) is matches
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ("", "the selector is empty"),
+        ("   ", "the selector is empty"),
+        ("a:hover", "the pseudo-class ':hover' is not supported"),
+        ("li:nth-child(2)", "the pseudo-class ':nth-child' is not supported"),
+        ("p::before", "the pseudo-class '::before' is not supported"),
+        ("a, button", "a list of selectors (',') is not supported"),
+        ("h1 + p", "the sibling combinator '+' is not supported"),
+        ("h1 ~ p", "the sibling combinator '~' is not supported"),
+        ("a[href^=/cart]", "attribute test '^=' is not supported"),
+        ("a[href*=cart]", "attribute test '*=' is not supported"),
+        ("a[href", "expected ']' to close [href"),
+        ("a[href=/cart", "expected ']' to close [href=...]"),
+        ('a[title="Buy]', "the quoted value starting at position 9 is not closed"),
+        ("a[=x]", "expected an attribute name"),
+        ("a[href=]", "expected a value after 'href='"),
+        ("a..btn", "expected a name after '.'"),
+        ("#", "expected a name after '#'"),
+        ("a#one#two", "an element has one id"),
+        ("div >", "the selector ends with '>'"),
+        ("> a", "'>' at position 1 is not supported"),
+        ("body .btn", "'body' never matches"),
+        ("html > body > a", "'html' never matches"),
+        ("a|b", "'|' at position 2 is not supported"),
+    ],
+)
+def test_unsupported_selectors_are_refused_with_a_reason(selector: str, message: str) -> None:
+    with pytest.raises(SelectorError) as refused:
+        parse_selector(selector)
+    assert message in str(refused.value)
+
+
+def test_every_refusal_names_what_is_supported_or_what_is_wrong() -> None:
+    with pytest.raises(SelectorError, match=r"use tag, #id, \.class, \[attr\] and \[attr=value\]"):
+        parse_selector("a:focus")
