@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from collector.deletion import deletion_routes, resume_pending_deletions
 from collector.ingest import ingest_routes
 from collector.request_body import error_response
+from collector.server_api import server_api_routes
 from collector.settings import DEMO_APP_ID, DEMO_APP_NAME, Settings
 from collector.storage.sqlite import SQLiteStorage
 
@@ -25,12 +27,15 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await resume_pending_deletions(storage)
         yield
         storage.close()
 
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
         *ingest_routes(storage, settings),
+        *server_api_routes(storage, settings),
+        *deletion_routes(storage, settings),
         *_optional_routes("collector.bundle", "bundle_routes", settings.bundle_dir),
         *_optional_routes("collector.demo_site", "demo_routes", settings.site_dir),
     ]

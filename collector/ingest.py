@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from collector.bots import is_bot
+from collector.clock import time_problem
 from collector.request_body import BadInput, error_response, read_json
 from collector.settings import Settings
 from collector.storage.base import (
@@ -39,7 +40,6 @@ EVENT_TYPES = AUTOCAPTURED_TYPES | {"pageview", "custom"}
 PAGE_FIELDS = ("url", "domain", "path", "query", "hash", "title", "referrer")
 TARGET_FIELDS = ("tag", "id", "class", "text", "href", "hierarchy")
 MAX_TEXT = 8192  # any one page, target or session string; the tracker's own caps are lower
-LATEST_TIME_MS = 4_102_444_800_000  # 2100-01-01: later "times" are garbage, not clock skew
 
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -176,7 +176,7 @@ def record_operation(record: Any) -> Operation:
 def event_operation(record: dict[str, Any]) -> NewEvent:
     """A web event record, checked against the protocol and Heap's limits."""
     event_type = record.get("type")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise RecordProblem(f"type must be one of {sorted(EVENT_TYPES)}, got {event_type!r}")
     name = record.get("name")
     if event_type == "custom":
@@ -260,10 +260,8 @@ def _browser_id(record: dict[str, Any], field: str) -> str:
 
 def _time(record: dict[str, Any]) -> int:
     value = record.get("time")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordProblem("time must be milliseconds since the epoch (a number)")
-    if not 0 < value < LATEST_TIME_MS:
-        raise RecordProblem(f"time {value} is not between 1970 and 2100 in milliseconds")
+    _require_none(time_problem(value))
+    assert isinstance(value, int | float)
     return int(value)
 
 

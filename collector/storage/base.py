@@ -44,7 +44,7 @@ class NewEvent:
 class Identify:
     """Give `user_id` the `identity`, merging or refusing as `identity.decide_identify` rules."""
 
-    record_id: str
+    record_id: str | None  # the web record's id; None for the server-side API
     user_id: str
     identity: str
     time: int

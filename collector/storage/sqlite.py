@@ -11,13 +11,13 @@ import queue
 import secrets
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector.clock import now_ms
 from collector.identity import (
     IdentifyAction,
     KnownUser,
@@ -112,11 +112,6 @@ CREATE TABLE IF NOT EXISTS deletion_requests (
 MAX_JOBS_PER_COMMIT = 512
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
-
-
-def now_ms() -> int:
-    """Milliseconds since the epoch."""
-    return time.time_ns() // 1_000_000
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -1,0 +1,131 @@
+"""Table-driven tests of the collector's small pure helpers: bots, bodies, export, validation."""
+
+import gzip
+
+import pytest
+
+from collector.bots import is_bot
+from collector.clock import time_problem
+from collector.export import iso_time
+from collector.request_body import BadInput, decompress, parse_json
+from snippet.validate import user_id_problem
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "bot"),
+    [
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", True),
+        ("Mozilla/5.0 (compatible; bingbot/2.0)", True),
+        ("facebookexternalhit/1.1", True),
+        ("curl/8.5.0", True),
+        ("python-requests/2.31", True),
+        ("Mozilla/5.0 (compatible; AhrefsBot/7.0)", True),
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36", False),
+        ("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/126.0 Safari/537.36", False),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148", False),
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/126.0 Mobile Safari/537.36", False),
+        ("", False),
+    ],
+)
+def test_is_bot(user_agent: str, bot: bool) -> None:
+    assert is_bot(user_agent) is bot
+
+
+PAYLOAD = b'{"a": 1}'
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoding", "cap", "result"),
+    [
+        (PAYLOAD, "", 100, PAYLOAD),
+        (PAYLOAD, "identity", 100, PAYLOAD),
+        (gzip.compress(PAYLOAD), "gzip", 100, PAYLOAD),
+        (gzip.compress(PAYLOAD), "", 100, PAYLOAD),  # by magic bytes
+        (gzip.compress(PAYLOAD), "GZIP ", 100, PAYLOAD),
+        (gzip.compress(b"x" * 101), "gzip", 100, 413),
+        (gzip.compress(b"x" * 100), "gzip", 100, b"x" * 100),
+        (gzip.compress(PAYLOAD)[:-6], "gzip", 100, 400),  # cut short
+        (PAYLOAD, "gzip", 100, 400),  # says gzip, is not
+        (PAYLOAD, "br", 100, 415),
+    ],
+)
+def test_decompress(raw: bytes, encoding: str, cap: int, result: bytes | int) -> None:
+    if isinstance(result, int):
+        with pytest.raises(BadInput) as refused:
+            decompress(raw, encoding, cap)
+        assert refused.value.status == result
+    else:
+        assert decompress(raw, encoding, cap) == result
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        (b'{"a": [1, 2.5, "x", null, true]}', {"a": [1, 2.5, "x", None, True]}),
+        (b'\xef\xbb\xbf{"bom": 1}', {"bom": 1}),
+        (b"  ", "empty"),
+        (b"NaN", "NaN"),
+        (b"[Infinity]", "Infinity"),
+        (b"[" * 100_000, "not valid JSON"),
+        (b'"\xc3\x28"', "UTF-8"),
+        (b"1" * 5000, "not valid JSON"),  # over Python's int digit limit
+    ],
+)
+def test_parse_json(body: bytes, value: object) -> None:
+    if isinstance(value, str):
+        with pytest.raises(BadInput) as refused:
+            parse_json(body)
+        assert value in refused.value.message and refused.value.status == 400
+    else:
+        assert parse_json(body) == value
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
+        (None, None),
+    ],
+)
+def test_iso_time(ms: int | None, text: str | None) -> None:
+    assert iso_time(ms) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (1, True),
+        (1_700_000_000_000.5, True),
+        (0, False),
+        (-5, False),
+        (True, False),
+        ("1", False),
+        (4_102_444_800_000, False),
+        (None, False),
+    ],
+)
+def test_time_problem(value: object, ok: bool) -> None:
+    assert (time_problem(value) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("user_id", "ok"),
+    [
+        ("7035907387929425", True),
+        ("0", True),
+        (7035907387929425, True),
+        (str(2**53 - 1), True),
+        (str(2**53), False),
+        ("12345678901234567", False),
+        ("-1", False),
+        ("12a", False),
+        ("", False),
+        ("١٢٣", False),  # non-ASCII digits
+        (True, False),
+        (1.5, False),
+        (None, False),
+    ],
+)
+def test_user_id_problem(user_id: object, ok: bool) -> None:
+    assert (user_id_problem(user_id) is None) is ok

@@ -1,0 +1,312 @@
+"""Heap's identity cases (seed 002) over the real SQLite storage, plus the pure decision table."""
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from collector.identity import IdentifyAction, KnownUser, decide_identify, merged_span
+from collector.storage.base import Identify, NewEvent, Operation, SetUserProperties
+from collector.storage.sqlite import SQLiteStorage
+from tests.live_server import run_cli
+
+APP = "42"
+T0 = 1_700_000_000_000
+
+
+def pageview(user_id: str, n: int, **fields: object) -> NewEvent:
+    return NewEvent(
+        event_id=f"{n:032x}",
+        type="pageview",
+        name="pageview",
+        time=T0 + n,
+        source="web",
+        user_id=user_id,
+        session_id="1",
+        pageview_id="1",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def identify(user_id: str, identity: str, n: int) -> Identify:
+    return Identify(record_id=f"1{n:031x}", user_id=user_id, identity=identity, time=T0 + n)
+
+
+def set_props(user_id: str, n: int, **properties: str | int | float | bool) -> SetUserProperties:
+    return SetUserProperties(
+        record_id=f"2{n:031x}", properties=properties, time=T0 + n, user_id=user_id
+    )
+
+
+@dataclass
+class Case:
+    """Operations, in order; then who owns which event, each user's identity and merges."""
+
+    steps: list[Operation]
+    owners: dict[int, str]  # event n -> canonical user_id
+    identities: dict[str, str | None]  # canonical user_id -> identity
+    merged: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    refused: int = 0
+
+
+SEED_CASES = {
+    "anonymous to new identity": Case(
+        steps=[pageview("11", 1), identify("11", "12345", 2), pageview("11", 3)],
+        owners={1: "11", 3: "11"},
+        identities={"11": "12345"},
+    ),
+    "anonymous to existing identity: history merged": Case(
+        steps=[
+            pageview("11", 1),
+            identify("11", "12345", 2),
+            pageview("1565941335949135", 3),  # the same person on their phone
+            identify("1565941335949135", "12345", 4),
+            pageview("1565941335949135", 5),  # later events sent with the old id
+        ],
+        owners={1: "11", 3: "11", 5: "11"},
+        identities={"11": "12345"},
+        merged={"11": ["1565941335949135"]},
+    ),
+    "identified to new identity: a new user from that point": Case(
+        steps=[
+            pageview("11", 1),
+            identify("11", "kate", 2),
+            pageview("11", 3),
+            identify("22", "jack", 4),  # the tracker minted 22 for Jack
+            pageview("22", 5),
+        ],
+        owners={1: "11", 3: "11", 5: "22"},
+        identities={"11": "kate", "22": "jack"},
+    ),
+    "identified to existing identity: only later data joins": Case(
+        steps=[
+            identify("11", "kate", 1),
+            pageview("11", 2),
+            identify("22", "jack", 3),
+            pageview("22", 4),  # Kate browsing before logging in: Jack's profile
+            pageview("33", 5),  # Kate logs in; the tracker minted 33
+            identify("33", "kate", 6),
+            pageview("33", 7),
+        ],
+        owners={2: "11", 4: "22", 5: "11", 7: "11"},
+        identities={"11": "kate", "22": "jack"},
+        merged={"11": ["33"]},
+    ),
+    "resetIdentity: a new anonymous user, later identified as someone new": Case(
+        steps=[
+            identify("11", "kate", 1),
+            pageview("11", 2),
+            pageview("44", 3),  # after resetIdentity the tracker uses 44
+            identify("44", "bob", 4),
+        ],
+        owners={2: "11", 3: "44"},
+        identities={"11": "kate", "44": "bob"},
+    ),
+    "resetIdentity: the new anonymous user stays anonymous": Case(
+        steps=[identify("11", "kate", 1), pageview("44", 2)],
+        owners={2: "44"},
+        identities={"11": "kate", "44": None},
+    ),
+    "an identified user cannot be given a second identity": Case(
+        steps=[identify("11", "kate", 1), pageview("11", 2), identify("11", "jack", 3)],
+        owners={2: "11"},
+        identities={"11": "kate"},
+        warnings=["identity_conflict"],
+        refused=1,
+    ),
+    "an unknown id identified as an existing identity joins it": Case(
+        steps=[identify("11", "kate", 1), identify("55", "kate", 2), pageview("55", 3)],
+        owners={3: "11"},
+        identities={"11": "kate"},
+        merged={"11": ["55"]},
+    ),
+    "identifying again with the same identity changes nothing": Case(
+        steps=[identify("11", "kate", 1), identify("11", "kate", 2), pageview("11", 3)],
+        owners={3: "11"},
+        identities={"11": "kate"},
+    ),
+    "refused identities never merge anyone": Case(
+        steps=[
+            pageview("11", 1),
+            identify("11", "undefined", 2),
+            pageview("22", 3),
+            identify("22", "undefined", 4),
+            identify("22", " null ", 5),
+            identify("22", "[object Object]", 6),
+        ],
+        owners={1: "11", 3: "22"},
+        identities={"11": None, "22": None},
+        warnings=["refused_identity"] * 4,
+        refused=4,
+    ),
+    "identities are case-sensitive": Case(
+        steps=[identify("11", "Kate@x.com", 1), identify("22", "kate@x.com", 2)],
+        owners={},
+        identities={"11": "Kate@x.com", "22": "kate@x.com"},
+    ),
+    "server events by identity join the web user with that identity": Case(
+        steps=[
+            pageview("11", 1),
+            identify("11", "kate", 2),
+            NewEvent(
+                event_id=f"{3:032x}",
+                type="custom",
+                name="Refund",
+                time=T0 + 3,
+                source="server",
+                identity="kate",
+            ),
+        ],
+        owners={1: "11", 3: "11"},
+        identities={"11": "kate"},
+    ),
+}
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[SQLiteStorage]:
+    store = SQLiteStorage(tmp_path / "identity.sqlite3")
+    yield store
+    store.close()
+
+
+def run(storage: SQLiteStorage, *steps: Operation) -> list[str]:
+    return [outcome.status for outcome in asyncio.run(storage.write(APP, list(steps)))]
+
+
+@pytest.mark.parametrize("case", SEED_CASES.values(), ids=SEED_CASES.keys())
+def test_seed_cases(storage: SQLiteStorage, case: Case) -> None:
+    statuses = [run(storage, step)[0] for step in case.steps]  # one request per call
+    assert statuses.count("refused") == case.refused
+    owners = {int(e.event_id, 16): e.user_id for e in storage.events(APP)}
+    assert owners == case.owners
+    users = {u.user_id: u for u in storage.users(APP)}
+    assert {uid: u.identity for uid, u in users.items()} == case.identities
+    assert {uid: u.merged_user_ids for uid, u in users.items() if u.merged_user_ids} == case.merged
+    with closing(sqlite3.connect(storage.path)) as conn:
+        kinds = [row[0] for row in conn.execute("SELECT kind FROM warnings ORDER BY rowid")]
+    assert kinds == case.warnings
+
+
+def test_the_same_steps_in_one_request_give_the_same_result(storage: SQLiteStorage) -> None:
+    case = SEED_CASES["identified to existing identity: only later data joins"]
+    run(storage, *case.steps)
+    assert {int(e.event_id, 16): e.user_id for e in storage.events(APP)} == case.owners
+
+
+def test_a_merge_moves_history_properties_and_first_seen(storage: SQLiteStorage) -> None:
+    run(
+        storage,
+        pageview("11", 50),
+        identify("11", "kate", 51),
+        set_props("11", 52, plan="Pro", seats=3),
+        pageview("22", 10),  # an older visit on another device
+        set_props("22", 11, plan="Free", campaign="spring"),
+    )
+    assert run(storage, identify("22", "kate", 60)) == ["stored"]
+    [kate] = list(storage.users(APP))
+    assert kate.user_id == "11"
+    assert kate.properties == {"plan": "Pro", "seats": 3, "campaign": "spring"}
+    assert (kate.first_seen, kate.last_seen) == (T0 + 10, T0 + 60)
+    assert kate.merged_user_ids == ["22"]
+    with closing(sqlite3.connect(storage.path)) as conn:
+        sent = dict(conn.execute("SELECT event_id, sent_user_id FROM events").fetchall())
+    assert sorted(sent.values()) == ["11", "22"]  # the id each event arrived with is kept
+
+
+def test_a_failed_request_leaves_no_half_merge(storage: SQLiteStorage) -> None:
+    run(storage, identify("11", "kate", 1), pageview("22", 2))
+    broken = NewEvent(  # neither user_id nor identity: storage raises mid-request
+        event_id=f"{3:032x}", type="custom", name="x", time=T0, source="server"
+    )
+    with pytest.raises(AssertionError):
+        run(storage, identify("22", "kate", 3), broken)
+    users = {u.user_id: u for u in storage.users(APP)}
+    assert users["22"].identity is None and users["11"].merged_user_ids == []
+    assert [e.user_id for e in storage.events(APP)] == ["22"]
+    assert run(storage, identify("22", "kate", 3)) == ["stored"]  # the retry is not a duplicate
+
+
+def test_repeated_records_are_applied_once(storage: SQLiteStorage) -> None:
+    assert run(storage, identify("11", "kate", 1), identify("11", "kate", 1)) == [
+        "stored",
+        "duplicate",
+    ]
+    assert run(storage, set_props("11", 2, plan="Pro")) == ["stored"]
+    assert run(storage, set_props("11", 2, plan="Pro")) == ["duplicate"]
+
+
+def test_user_properties_for_an_unknown_identity_create_a_user_without_events(
+    storage: SQLiteStorage,
+) -> None:
+    props = SetUserProperties(record_id=None, properties={"plan": "Pro"}, time=T0, identity="zed")
+    run(storage, props)
+    [zed] = list(storage.users(APP))
+    assert (zed.identity, zed.properties, zed.first_seen) == ("zed", {"plan": "Pro"}, None)
+    run(storage, pageview("77", 5), identify("77", "zed", 6))  # the visitor logs in later
+    [zed_after] = list(storage.users(APP))
+    assert zed_after.user_id == zed.user_id and zed_after.merged_user_ids == ["77"]
+    assert [e.user_id for e in storage.events(APP)] == [zed.user_id]
+
+
+def test_users_export_lists_canonical_users_with_merged_ids(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "export.sqlite3")
+    try:
+        run(store, pageview("11", 1), identify("11", "kate", 2), pageview("22", 3))
+        run(store, identify("22", "kate", 4), set_props("11", 5, plan="Pro"))
+    finally:
+        store.close()
+    rows = run_cli("users", "--db", str(tmp_path / "export.sqlite3"))
+    assert rows == [
+        {
+            "user_id": "11",
+            "identity": "kate",
+            "properties": {"plan": "Pro"},
+            "merged_user_ids": ["22"],
+            "first_seen": "2023-11-14T22:13:20.001Z",
+            "last_seen": "2023-11-14T22:13:20.005Z",
+        }
+    ]
+    events = run_cli("events", "--db", str(tmp_path / "export.sqlite3"), "--app", APP)
+    assert [(e["user_id"], e["identity"]) for e in events] == [("11", "kate"), ("11", "kate")]
+    assert json.loads(json.dumps(events))[0]["time"] == "2023-11-14T22:13:20.001Z"
+
+
+ANON, KATE, JACK = KnownUser("1", None), KnownUser("2", "kate"), KnownUser("3", "jack")
+
+
+@pytest.mark.parametrize(
+    ("identity", "subject", "holder", "action"),
+    [
+        ("kate", None, None, IdentifyAction.CREATE_IDENTIFIED),
+        ("kate", None, KATE, IdentifyAction.JOIN_HOLDER),
+        ("kate", KATE, KATE, IdentifyAction.NOTHING),
+        ("jack", KATE, JACK, IdentifyAction.REFUSE),
+        ("bob", KATE, None, IdentifyAction.REFUSE),
+        ("bob", ANON, None, IdentifyAction.CLAIM),
+        ("kate", ANON, KATE, IdentifyAction.MERGE_INTO_HOLDER),
+        ("undefined", ANON, None, IdentifyAction.REFUSE),
+        ("", None, None, IdentifyAction.REFUSE),
+        ("x" * 255, ANON, None, IdentifyAction.REFUSE),
+    ],
+)
+def test_decide_identify(
+    identity: str, subject: KnownUser | None, holder: KnownUser | None, action: IdentifyAction
+) -> None:
+    decision = decide_identify(identity, subject, holder)
+    assert decision.action is action
+    assert (decision.message is not None) == (action is IdentifyAction.REFUSE)
+
+
+@pytest.mark.parametrize(
+    ("times", "span"),
+    [((None, None), (None, None)), ((5, None, 3), (3, 5)), ((None, 7), (7, 7))],
+)
+def test_merged_span(times: tuple[int | None, ...], span: tuple[int | None, int | None]) -> None:
+    assert merged_span(*times) == span
