@@ -10,7 +10,7 @@ _CLICKABLE_ROLES = frozenset({"button", "link", "checkbox", "menuitem", "tab"})
 _CHANGE_TAGS = frozenset({"input", "select", "textarea"})
 _HREF_TAGS = frozenset({"a", "area"})
 
-Target = dict[str, str | None]
+Target = dict[str, str]
 
 
 def is_ignored(chain: list[Element]) -> bool:
@@ -50,7 +50,8 @@ def target_index(kind: str, chain: list[Element]) -> int | None:
 def describe_target(
     kind: str, chain: list[Element], *, disable_text_capture: bool
 ) -> Target | None:
-    """The wire `target` for an autocaptured event, or None when the interaction is no event."""
+    """The wire `target` for an autocaptured event, or None when the interaction is no event;
+    fields the element lacks (or that were redacted) are ''."""
     if is_ignored(chain):
         return None
     index = target_index(kind, chain)
@@ -61,9 +62,9 @@ def describe_target(
     target = redacted[0]
     return {
         "tag": target.tag,
-        "id": target.attrs.get("id"),
-        "class": target.attrs.get("class"),
-        "href": target.attrs.get("href") if target.tag in _HREF_TAGS else None,
+        "id": target.attrs.get("id", ""),
+        "class": target.attrs.get("class", ""),
+        "href": target.attrs.get("href", "") if target.tag in _HREF_TAGS else "",
         "text": redact_target_text(raw, disable_text_capture=disable_text_capture),
         "hierarchy": build_hierarchy(redacted),
     }

@@ -62,6 +62,8 @@ class Tracker:
         self.cookie_domain: str | None = None if domain_candidates(boot.hostname) else ""
         self._probed = False
         self._written: dict[str, str] = {}
+        self._seen: dict[str, str] = {}
+        self._recently_written: dict[str, list[str]] = {}
         self._held: list[dict[str, object]] = []
         self.delivery = Delivery(
             browser, run_task, app_id=boot.app_id, url=self._ingest_url(), warn=self.warn
@@ -71,7 +73,9 @@ class Tracker:
 
     def start(self, message: Message) -> None:
         """Boot: adopt cookies, replay the early records (setup calls first), send, report."""
-        self._adopt_cookies(parse_document_cookie(message.cookies))
+        jar = parse_document_cookie(message.cookies)
+        self._seen = jar
+        self._adopt_cookies(jar)
         if self.cookie_domain is None and self._cookie_values():
             self._probe_cookie_domain()  # ask early: the answer arrives while records replay
         for record in api.replay_order(message.records):
@@ -83,6 +87,7 @@ class Tracker:
 
     def receive(self, message: Message) -> None:
         """Handle a later message's records strictly in order."""
+        self._adopt_other_tabs(parse_document_cookie(message.cookies))
         for record in message.records:
             self.handle(record)
         self._sync_cookies()
@@ -146,7 +151,7 @@ class Tracker:
         time: float,
         page: PageParts,
         properties: dict[str, Scalar],
-        target: dict[str, str | None] | None,
+        target: dict[str, str] | None,
     ) -> None:
         self.clock.touch(time, page)
         session = self._session()
@@ -343,6 +348,64 @@ class Tracker:
             self.clock = SessionClock(Session(ids.session_id, last_activity_ms, landing))
             self.pageview_id = ids.pageview_id or self.pageview_id
 
+    def _adopt_other_tabs(self, jar: dict[str, str]) -> None:
+        """Take on what another tab of this site wrote since the last message (identity,
+        session activity, event properties, consent), so tabs do not overwrite each other."""
+        changed = {
+            name: value
+            for name, value in jar.items()
+            if name in self._watched()
+            and value != self._seen.get(name)
+            and value not in self._recently_written.get(name, ())
+        }
+        self._seen = jar
+        if not changed:
+            return
+        consent = read_consent_cookie(changed.get(self.names.consent))
+        if consent == "out" and not self.consent.opted_out:
+            self._opt_out()
+        elif consent == "in" and not self.consent.allows_tracking:
+            self._opt_in()
+        if self.consent.opted_out:
+            return
+        ids = read_id_cookie(jar.get(self.names.id))
+        stored = read_session_props(jar.get(self.names.session_props), self.boot.protocol)
+        foreign_ids = self.names.id in changed
+        if ids is not None and foreign_ids:
+            self._adopt_other_tabs_user(ids)
+        if (
+            ids is not None
+            and stored is not None
+            and (foreign_ids or self.names.session_props in changed)
+        ):
+            # Only another tab's _hp2_id may move this tab to another session; its activity alone
+            # only keeps the shared session alive.
+            self._adopt_other_tabs_session(ids.session_id, *stored, may_switch=foreign_ids)
+        if self.names.event_props in changed:
+            stored_props = read_event_props(changed[self.names.event_props])
+            self.event_props = clean_properties(stored_props).properties
+
+    def _adopt_other_tabs_user(self, ids: IdCookie) -> None:
+        if (ids.user_id, ids.identity) != (self.user_id, self.identity):
+            self.user_id, self.identity = ids.user_id, ids.identity
+            self._post_state()
+
+    def _adopt_other_tabs_session(
+        self, session_id: str, last_activity_ms: float, landing: PageParts, *, may_switch: bool
+    ) -> None:
+        current = self.clock.session
+        if current is not None and current.session_id == session_id:
+            current.last_activity_ms = max(current.last_activity_ms, last_activity_ms)
+        elif (
+            may_switch
+            and session_id
+            and not session_expired(last_activity_ms, self.browser.now_ms())
+        ):
+            self.clock = SessionClock(Session(session_id, last_activity_ms, landing))
+
+    def _watched(self) -> tuple[str, ...]:
+        return (*self.names.tracking(), self.names.consent)
+
     def _cookie_values(self, event_props: dict[str, Scalar] | None = None) -> dict[str, str]:
         """Name → value of every cookie this page should hold now."""
         values: dict[str, str] = {}
@@ -392,6 +455,8 @@ class Tracker:
         ]
         self.browser.post_to_page({"op": "set_cookies", "cookies": assignments})
         self._written.update(changed)
+        for name, value in changed.items():  # to tell our own values from other tabs' later
+            self._recently_written[name] = [*self._recently_written.get(name, [])[-15:], value]
 
     def _probe_cookie_domain(self) -> None:
         if not self._probed:

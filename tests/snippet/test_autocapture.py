@@ -90,11 +90,11 @@ def test_a_click_target_carries_tag_id_class_href_text_and_hierarchy() -> None:
     }
 
 
-def test_href_is_only_for_links_and_absent_attributes_are_null() -> None:
+def test_href_is_only_for_links_and_absent_attributes_are_empty() -> None:
     chain = [Element("button", {"href": "/nope"}, [("Go", False)])]
     target = describe_target("click", chain, disable_text_capture=False)
     assert target is not None
-    assert (target["id"], target["class"], target["href"]) == (None, None, None)
+    assert (target["id"], target["class"], target["href"]) == ("", "", "")
 
 
 def test_a_change_carries_no_value_and_no_text() -> None:
@@ -109,9 +109,9 @@ def test_a_password_change_is_captured_as_a_bare_tag() -> None:
     chain = [Element("input", {"type": "password", "id": "pw", "class": "c"}), Element("form")]
     assert describe_target("change", chain, disable_text_capture=False) == {
         "tag": "input",
-        "id": None,
-        "class": None,
-        "href": None,
+        "id": "",
+        "class": "",
+        "href": "",
         "text": "",
         "hierarchy": "@form;|@input;|",
     }
@@ -124,8 +124,8 @@ def test_redacted_attributes_leave_target_fields_and_hierarchy() -> None:
     ]
     target = describe_target("click", chain, disable_text_capture=False)
     assert target is not None
-    assert (target["id"], target["href"], target["class"]) == (None, None, "c")
-    assert "42" not in str(target["hierarchy"])
+    assert (target["id"], target["href"], target["class"]) == ("", "", "c")
+    assert "42" not in target["hierarchy"]
 
 
 @pytest.mark.parametrize(

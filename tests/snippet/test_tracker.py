@@ -412,7 +412,7 @@ def test_disable_text_capture_and_heap_ignore() -> None:
         (e["type"], e["target"]["tag"], e["target"]["id"], e["target"]["text"]) for e in events
     ] == [
         ("click", "button", "b", ""),
-        ("change", "input", None, ""),
+        ("change", "input", "", ""),
         ("submit", "form", "checkout", ""),
     ]
 
@@ -519,3 +519,115 @@ def test_unknown_methods_warn() -> None:
     browser, receiver = started()
     receiver.receive(message(call("teleport")))
     assert browser.warnings() == ["heap.teleport is not a method this tracker knows"]
+
+
+# -- other tabs of the same site share the cookies -------------------------------------------
+
+
+def document_cookie(browser: FakeBrowser, **overrides: str) -> str:
+    """document.cookie after every set_cookies op so far, with other tabs' writes on top."""
+    jar: dict[str, str] = {}
+    for assignment in browser.cookie_assignments():
+        name, value = assignment.split(";")[0].split("=", 1)
+        jar[name] = value
+    jar.update(overrides)
+    return "; ".join(f"{name}={value}" for name, value in jar.items())
+
+
+def other_tab_id(user_id: str, session_id: str, identity: str | None = None) -> str:
+    value: dict[str, object] = {
+        "userId": user_id,
+        "pageviewId": "1" * 16,
+        "sessionId": session_id,
+        "identity": identity,
+        "trackerVersion": "4.0",
+    }
+    if identity is not None:
+        value |= {"identityField": None, "isIdentified": 1}
+    return encode_cookie_value(value)
+
+
+def test_an_identity_set_in_another_tab_is_taken_on() -> None:
+    browser, receiver = started()
+    session_id = browser.state()["session_id"]
+    jar = document_cookie(browser, **{"_hp2_id.123": other_tab_id("5" * 16, session_id, "kate")})
+    receiver.receive(message(call("track", "Here"), cookies=jar))
+    assert (browser.state()["user_id"], browser.state()["identity"]) == ("5" * 16, "kate")
+    here = flushed(browser)[-1]
+    assert (here["user_id"], here["session_id"]) == ("5" * 16, session_id)
+    assert id_cookie(browser)["identity"] == "kate"  # this tab does not write its old user back
+
+
+def test_this_tabs_own_older_cookie_does_not_undo_a_newer_change() -> None:
+    browser, receiver = started()
+    before_identify = document_cookie(browser)
+    receiver.receive(message(call("identify", "kate"), cookies=before_identify))
+    receiver.receive(message(call("track", "Later"), cookies=document_cookie(browser)))
+    # a message sent before the loader applied the identify's cookie write
+    receiver.receive(message(call("track", "Raced"), cookies=before_identify))
+    assert browser.state()["identity"] == "kate"
+    user_ids = {r["user_id"] for r in flushed(browser)}
+    assert len(user_ids) == 1
+
+
+def test_activity_in_another_tab_keeps_the_shared_session_alive() -> None:
+    browser, receiver = started()
+    first = browser.state()["session_id"]
+    browser.advance(40 * 60)
+    other_tab_activity = encode_cookie_value(
+        {
+            "ts": browser.clock_ms - MINUTE,
+            "d": "shop.example.com",
+            "h": "/",
+            "q": "",
+            "g": "",
+            "t": "",
+            "r": "",
+        }
+    )
+    jar = document_cookie(browser, **{"_hp2_ses_props.123": other_tab_activity})
+    receiver.receive(message(call("track", "Back", time=browser.clock_ms), cookies=jar))
+    assert flushed(browser)[-1]["session_id"] == first
+
+
+def test_a_session_started_in_another_tab_is_joined() -> None:
+    browser, receiver = started()
+    user_id = browser.state()["user_id"]
+    browser.advance(40 * 60)
+    other = {
+        "_hp2_id.123": other_tab_id(user_id, "6" * 16),
+        "_hp2_ses_props.123": encode_cookie_value(
+            {
+                "ts": browser.clock_ms,
+                "d": "shop.example.com",
+                "h": "/x",
+                "q": "",
+                "g": "",
+                "t": "",
+                "r": "",
+            }
+        ),
+    }
+    receiver.receive(
+        message(
+            call("track", "Back", time=browser.clock_ms), cookies=document_cookie(browser, **other)
+        )
+    )
+    back = flushed(browser)[-1]
+    assert back["session_id"] == "6" * 16
+    assert back["session"]["landing_page"] == "https://shop.example.com/x"
+
+
+def test_event_properties_and_opt_out_from_another_tab_apply_here() -> None:
+    browser, receiver = started()
+    props = encode_cookie_value({"Logged In": True})
+    receiver.receive(
+        message(call("track", "A"), cookies=document_cookie(browser, **{"_hp2_props.123": props}))
+    )
+    assert flushed(browser)[-1]["properties"] == {"Logged In": True}
+    receiver.receive(
+        message(call("track", "B"), cookies=document_cookie(browser, **{"_ff_consent.123": "0"}))
+    )
+    browser.advance(5)
+    assert browser.state()["opted_out"] is True
+    assert "B" not in [r.get("name") for r in browser.sent_records()]
