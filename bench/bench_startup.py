@@ -83,8 +83,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "tracker"
         subprocess.run(
-            [sys.executable, str(ROOT / "build.py"), "--out", str(bundle), "--installer",
-             args.installer],
+            [
+                sys.executable,
+                str(ROOT / "build.py"),
+                "--out",
+                str(bundle),
+                "--installer",
+                args.installer,
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -1,29 +1,25 @@
-"""End to end: Heap's snippet on the demo page → Python in a worker → collector → `footfall events`."""
+"""End to end on the demo app that `./dev.sh demo` runs.
+
+Heap's snippet on the demo page → Python in a worker → collector → `footfall events`.
+"""
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import Page
 
-from tests.live_server import LiveServer, run_cli, start_server
+from tests.live_server import LiveServer, run_cli
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tracker_bundle: Path) -> Iterator[LiveServer]:
-    with start_server(tmp_path_factory.mktemp("foundation"), "--demo") as live:
-        yield live
 
 
 def wait_for_events(
     server: LiveServer, predicate: Callable[[list[dict]], bool], timeout_s: float = 20
 ) -> list[dict]:
-    """Poll `footfall events` until `predicate` holds for what was stored."""
+    """Poll `footfall events` for the demo app until `predicate` holds for what was stored."""
     deadline = time.monotonic() + timeout_s
     while True:
         events = run_cli("events", "--db", str(server.db_path), "--app", "demo")
@@ -81,7 +77,8 @@ def test_pageview_and_click_reach_footfall_events(server: LiveServer, page: Page
 def test_track_from_the_page_is_a_custom_event(server: LiveServer, page: Page) -> None:
     page.goto(f"{server.url}/demo/")
     page.wait_for_function("heap.ready === true", timeout=30_000)
-    page.click("#buy-furby")  # its onclick calls heap.track('Purchase', {dollars: 50, item: 'Furby'})
+    # Its onclick calls heap.track('Purchase', {dollars: 50, item: 'Furby'}).
+    page.click("#buy-furby")
 
     events = wait_for_events(
         server, lambda found: any(event["name"] == "Purchase" for event in found)
