@@ -101,14 +101,15 @@ class Dashboard:
         form = await self._checked_form(request)
         if isinstance(form, Response):
             return form
-        given = str(form.get("password", ""))
+        given, wanted = str(form.get("password", "")), str(form.get("next", ""))
         if not self.password:
             error = "No admin password is set: start the server with --admin-password."
-            return await self._render(request, "login.html", {"error": error}, 403)
+            return await self._render(request, "login.html", {"error": error, "next": wanted}, 403)
         if not auth.password_matches(given, self.password):
-            return await self._render(request, "login.html", {"error": "Wrong password."}, 401)
+            context = {"error": "Wrong password.", "next": wanted}
+            return await self._render(request, "login.html", context, 401)
         secret = await self._signing_secret()
-        response = RedirectResponse(_safe_next(request, str(form.get("next", ""))), 303)
+        response = RedirectResponse(_safe_next(request, wanted), 303)
         _set_cookie(
             request,
             response,
@@ -436,11 +437,11 @@ class Dashboard:
             request,
             template,
             {
+                "next": request.query_params.get("next", ""),
                 **context,
                 "url": url,
                 "base": base,
                 "csrf_token": auth.csrf_token(secret, nonce),
-                "next": request.query_params.get("next", ""),
             },
             status_code=status,
             headers={

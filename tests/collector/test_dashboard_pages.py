@@ -1,4 +1,4 @@
-"""The dashboard over real HTTP: the real server, a real SQLite file, events sent to /api/ingest."""
+"""Dashboard pages over real HTTP: the real server, a real SQLite file, events via /api/ingest."""
 
 import html
 import json
@@ -173,6 +173,7 @@ def test_a_wrong_password_says_so_and_sets_no_session(server: LiveServer) -> Non
     answer = client.log_in("wrong")
     assert answer.status_code == 401
     assert "Wrong password." in answer.text
+    assert 'name="next" value="/dashboard/"' in answer.text  # still going where it was asked
     assert "footfall_session" not in client.client.cookies
     assert client.get("/users").status_code == 303
 
