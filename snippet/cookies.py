@@ -60,24 +60,43 @@ class IdCookie:
 
 def js_json(value: object) -> str:
     """JSON text exactly as JavaScript's JSON.stringify writes it (numbers and escapes too)."""
+    if _has_floats_js_writes_differently(value):
+        return _js_json_by_hand(value)
+    return _escape_lone_surrogates(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _has_floats_js_writes_differently(value: object) -> bool:
     if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-        if any("\ud800" <= char <= "\udfff" for char in text):  # JS escapes lone surrogates
-            text = "".join(
-                f"\\u{ord(char):04x}" if "\ud800" <= char <= "\udfff" else char for char in text
-            )
-        return text
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    if isinstance(value, int):
-        return str(value)
+        return False
+    if isinstance(value, float):
+        return not math.isfinite(value) or repr(value) != js_number(value)
+    if isinstance(value, dict):
+        return any(_has_floats_js_writes_differently(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_floats_js_writes_differently(item) for item in value)
+    return False
+
+
+def _js_json_by_hand(value: object) -> str:
     if isinstance(value, float):
         return js_number(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{js_json(str(k))}:{js_json(v)}" for k, v in value.items()) + "}"
+        items = (f"{js_json(str(key))}:{_js_json_by_hand(item)}" for key, item in value.items())
+        return "{" + ",".join(items) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ",".join(js_json(item) for item in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+        return "[" + ",".join(_js_json_by_hand(item) for item in value) + "]"
+    return js_json(value)
+
+
+def _escape_lone_surrogates(text: str) -> str:
+    """JSON.stringify writes a lone surrogate as \\udXXX; Python leaves it raw."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join(
+            f"\\u{ord(char):04x}" if "\ud800" <= char <= "\udfff" else char for char in text
+        )
 
 
 def js_number(number: float) -> str:

@@ -25,6 +25,7 @@ class Pending:
 
     event_id: str
     json: str
+    size: int  # bytes of `json` in UTF-8
 
 
 def backoff_delay(failures: int, rand: float) -> float:
@@ -45,15 +46,15 @@ def wire_body(app_id: str, sent_at_ms: float, records_json: list[str]) -> str:
     return f'{head[:-1]},"records":[{",".join(records_json)}]}}'
 
 
-def beacon_records(records_json: list[str], max_bytes: int = BEACON_MAX_BYTES) -> list[str]:
-    """The oldest records whose JSON fits in `max_bytes` together with the envelope."""
+def beacon_records(records: list[Pending], max_bytes: int = BEACON_MAX_BYTES) -> list[str]:
+    """The JSON of the oldest records that fit in `max_bytes` together with the envelope."""
     kept: list[str] = []
     size = 200  # the envelope: app id, sent_at, library
-    for text in records_json:
-        size += len(text.encode()) + 1
+    for pending in records:
+        size += pending.size + 1
         if size > max_bytes:
             break
-        kept.append(text)
+        kept.append(pending.json)
     return kept
 
 
@@ -83,11 +84,13 @@ class Delivery:
         self._backing_off = False
         self._timer_armed = False
         self._timer_generation = 0
+        self._beacon_stale = False
 
     def add(self, record: dict[str, object]) -> None:
         """Queue one wire record; it goes out with the next batch."""
-        self.unsent.append(Pending(str(record["event_id"]), js_json(record)))
-        self._publish_beacon()
+        text = js_json(record)
+        self.unsent.append(Pending(str(record["event_id"]), text, len(text.encode())))
+        self._beacon_stale = True  # published by publish_beacon(), once per loader message
         if self._in_flight or self._backing_off:
             return
         if len(self.unsent) >= BATCH_MAX_RECORDS:
@@ -97,6 +100,7 @@ class Delivery:
 
     def flush(self) -> None:
         """Send the oldest batch now, unless a request is already in flight."""
+        self.publish_beacon()  # the loader must hold what is about to be in flight
         self._timer_armed = False
         self._timer_generation += 1
         self._backing_off = False
@@ -163,7 +167,13 @@ class Delivery:
         if generation == self._timer_generation:
             self.flush()
 
+    def publish_beacon(self) -> None:
+        """Post the unload beacon's body if the unsent records changed since it was last posted."""
+        if self._beacon_stale:
+            self._publish_beacon()
+
     def _publish_beacon(self) -> None:
-        kept = beacon_records([p.json for p in self.unsent])
+        self._beacon_stale = False
+        kept = beacon_records(self.unsent)
         body = wire_body(self._app_id, self._browser.now_ms(), kept) if kept else None
         self._browser.post_to_page({"op": "beacon", "url": self.url, "body": body})

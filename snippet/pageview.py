@@ -1,6 +1,6 @@
 """A page's URL parts, when a navigation is a pageview, and the UTM campaign it carries."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from snippet.redact import scrub_sensitive_numbers
@@ -23,7 +23,15 @@ class PageParts:
 
     def as_wire(self) -> dict[str, str]:
         """The event's `page` object."""
-        return asdict(self)
+        return {
+            "url": self.url,
+            "domain": self.domain,
+            "path": self.path,
+            "query": self.query,
+            "hash": self.hash,
+            "title": self.title,
+            "referrer": self.referrer,
+        }
 
 
 def page_parts(page: dict[str, str]) -> PageParts:

@@ -82,6 +82,7 @@ class Tracker:
             self.handle(record)
         self._sync_cookies()
         self.delivery.flush()
+        self.delivery.publish_beacon()
         self._post_state()
         self.browser.post_to_page({"op": "ready"})
 
@@ -91,6 +92,7 @@ class Tracker:
         for record in message.records:
             self.handle(record)
         self._sync_cookies()
+        self.delivery.publish_beacon()
 
     def handle(self, record: object) -> None:
         """Handle one record; a bad one is reported and skipped, never raised."""

@@ -9,6 +9,7 @@ from snippet.delivery import (
     BEACON_MAX_BYTES,
     MAX_TRIES,
     Delivery,
+    Pending,
     backoff_delay,
     beacon_records,
     is_retryable,
@@ -71,9 +72,9 @@ def test_wire_body_matches_the_protocol() -> None:
 
 
 def test_beacon_keeps_the_oldest_records_that_fit() -> None:
-    records = ['"' + "x" * 998 + '"'] * 100  # 1000 bytes each
+    records = [Pending(f"{n:032x}", f'"{n:0998}"', 1000) for n in range(100)]
     kept = beacon_records(records)
-    assert 50 < len(kept) < 60 and kept == records[: len(kept)]
+    assert 50 < len(kept) < 60 and kept == [p.json for p in records[: len(kept)]]
     assert len(wire_body("123", 1.7e12, kept).encode()) <= BEACON_MAX_BYTES
 
 
@@ -164,6 +165,10 @@ def test_beacon_always_holds_every_unsent_record() -> None:
     delivery, _ = make(browser)
     delivery.add(record(1))
     delivery.add(record(2))
+    assert browser.ops_of("beacon") == []  # posted once per loader message, not per record
+    delivery.publish_beacon()
+    delivery.publish_beacon()
+    assert len(browser.ops_of("beacon")) == 1
     beacon = browser.ops_of("beacon")[-1]
     assert beacon["url"] == URL
     assert [r["event_id"][-3:] for r in json.loads(beacon["body"])["records"]] == ["001", "002"]

@@ -631,3 +631,13 @@ def test_event_properties_and_opt_out_from_another_tab_apply_here() -> None:
     browser.advance(5)
     assert browser.state()["opted_out"] is True
     assert "B" not in [r.get("name") for r in browser.sent_records()]
+
+
+def test_one_beacon_per_message_holding_every_unsent_record() -> None:
+    browser, receiver = started()
+    beacons_before = len(browser.ops_of("beacon"))
+    receiver.receive(message(call("track", "A"), call("track", "B"), call("track", "C")))
+    beacons = browser.ops_of("beacon")[beacons_before:]
+    assert len(beacons) == 1
+    assert [r["name"] for r in json.loads(beacons[0]["body"])["records"]] == ["A", "B", "C"]
+    assert beacons[0]["url"] == "http://127.0.0.1:8000/api/ingest"
