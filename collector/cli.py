@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"footfall: {error}", file=sys.stderr)
         return 2
+    except sqlite3.Error as error:
+        print(f"footfall: database {args.db}: {error}", file=sys.stderr)
+        return 1
     return result
 
 

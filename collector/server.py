@@ -1,16 +1,62 @@
-"""Running the app on an ASGI server (uvicorn, chosen by bench/bench_servers.py)."""
+"""Running the app on granian, the faster ASGI server here (figures: bench/bench_servers.py).
 
-import uvicorn
+Granian builds the app in its worker process from an import string, so the settings travel to
+it in an environment variable. One worker only: the SQLite writer thread must be the only one.
+"""
+
+import json
+import os
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from granian import Granian
+from granian.constants import Interfaces
+from granian.log import LogLevels
+from starlette.applications import Starlette
 
 from collector.app import create_app
 from collector.settings import Settings
+from collector.storage.sqlite import SQLiteStorage
+
+SETTINGS_ENV = "FOOTFALL_SETTINGS"
 
 
 def run_server(settings: Settings) -> None:
-    """Serve until interrupted; prints one line saying where."""
-    app = create_app(settings)
+    """Serve until interrupted (SIGINT or SIGTERM, after which pending writes are committed)."""
+    SQLiteStorage(settings.db_path).close()  # a bad --db fails here, with a clear message
+    os.environ[SETTINGS_ENV] = settings_to_json(settings)
+    server = Granian(
+        "collector.server:app_from_environment",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        websockets=False,
+        log_level=LogLevels.warning,
+        log_access=False,
+    )
     print(
         f"footfall listening on http://{settings.host}:{settings.port} (db {settings.db_path})",
         flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    server.serve()
+
+
+def app_from_environment() -> Starlette:
+    """The app for the settings `run_server` put in the environment (granian's factory)."""
+    return create_app(settings_from_json(os.environ[SETTINGS_ENV]))
+
+
+def settings_to_json(settings: Settings) -> str:
+    """Settings as JSON, paths as strings."""
+    return json.dumps(asdict(settings), default=str)
+
+
+def settings_from_json(text: str) -> Settings:
+    """The inverse of `settings_to_json`."""
+    values = json.loads(text)
+    for field in fields(Settings):
+        if isinstance(field.default, Path):
+            values[field.name] = Path(values[field.name])
+    return Settings(**values)

@@ -1,6 +1,7 @@
 """Table-driven tests of the collector's small pure helpers: bots, bodies, export, validation."""
 
 import gzip
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +9,8 @@ from collector.bots import is_bot
 from collector.clock import time_problem
 from collector.export import iso_time
 from collector.request_body import BadInput, decompress, parse_json
+from collector.server import settings_from_json, settings_to_json
+from collector.settings import Settings
 from snippet.validate import user_id_problem
 
 
@@ -129,3 +132,15 @@ def test_time_problem(value: object, ok: bool) -> None:
 )
 def test_user_id_problem(user_id: object, ok: bool) -> None:
     assert (user_id_problem(user_id) is None) is ok
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        Settings(),
+        Settings(db_path=Path("/tmp/x y.sqlite3"), port=9, demo=True, drop_bots=False),
+        Settings(bundle_dir=Path("b"), site_dir=Path("s"), max_ingest_bytes=1),
+    ],
+)
+def test_settings_reach_the_granian_worker_unchanged(settings: Settings) -> None:
+    assert settings_from_json(settings_to_json(settings)) == settings
