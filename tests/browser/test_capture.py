@@ -1,0 +1,83 @@
+"""Autocapture and pageviews in a real browser: capture paths, SPA navigation, UTM parameters."""
+
+import pytest
+
+from tests.browser.conftest import Demo, of_type
+
+pytestmark = pytest.mark.browser
+
+
+def test_click_on_inner_element_is_captured_on_the_eligible_ancestor(demo: Demo) -> None:
+    demo.open()
+    demo.page.evaluate(
+        "document.querySelector('#buy-yoyo').innerHTML = 'Add <span id=inner>to cart</span>'"
+    )
+    demo.page.click("#inner")
+    demo.page.click("#gift-card h2")  # an element styled cursor: pointer
+    demo.page.click("#ignored-button")  # under heap-ignore
+    demo.page.click("h1")  # not interactive: no event
+    demo.events(lambda found: sum(event["type"] == "click" for event in found) >= 2)
+    demo.page.wait_for_timeout(1500)  # time for a wrongly captured click to arrive too
+    clicks = [event for event in demo.events() if event["type"] == "click"]
+    hierarchies = [click["target"]["hierarchy"] for click in clicks]
+    assert len(clicks) == 2, hierarchies
+    assert (clicks[0]["target"]["tag"], clicks[0]["target"]["id"]) == ("button", "buy-yoyo")
+    assert "#gift-card;" in clicks[1]["target"]["hierarchy"]  # the pointer-styled tile
+    assert not any("ignored-button" in hierarchy for hierarchy in hierarchies)
+    assert clicks[0]["target"]["text"] == "Add to cart"
+
+
+def test_change_carries_no_value_and_submit_is_captured(demo: Demo) -> None:
+    demo.open()
+    demo.page.fill("#q", "furby secret query")
+    demo.page.press("#q", "Tab")  # fires change
+    demo.page.click("#search button")  # fires submit
+    events = demo.events(lambda found: of_type("change")(found) and of_type("submit")(found))
+    change = next(event for event in events if event["type"] == "change")
+    submit = next(event for event in events if event["type"] == "submit")
+    assert (change["target"]["tag"], change["target"]["id"]) == ("input", "q")
+    assert change["target"]["text"] == ""
+    assert "furby secret query" not in str(events)
+    assert (submit["target"]["tag"], submit["target"]["id"]) == ("form", "search")
+    assert submit["name"] == "submit"
+
+
+def test_spa_navigation_makes_pageviews_on_path_and_hash_changes(demo: Demo) -> None:
+    demo.open("spa.html")
+    demo.page.click("#to-products")  # pushState to a new path
+    demo.page.click("#replace-query")  # replaceState that changes only the query: no pageview
+    demo.page.click("#to-reviews")  # hash change
+    demo.page.click("#go-back")  # popstate back to #-less products path
+    expected = 4  # load, products, #reviews, back to products
+
+    def enough(found: list[dict]) -> bool:
+        return sum(event["type"] == "pageview" for event in found) >= expected
+
+    demo.events(enough)
+    demo.page.wait_for_timeout(1000)
+    pageviews = [event for event in demo.events() if event["type"] == "pageview"]
+    paths = [(event["page"]["path"], event["page"]["hash"]) for event in pageviews]
+    assert paths == [
+        ("/demo/spa.html", ""),
+        ("/demo/spa.html/products", ""),
+        ("/demo/spa.html/products", "#reviews"),
+        ("/demo/spa.html/products", ""),
+    ]
+    assert pageviews[1]["page"]["title"] == "SPA products"
+    assert pageviews[2]["page"]["query"].endswith("sort=price")
+    assert len({event["pageview_id"] for event in pageviews}) == expected
+    assert len({event["session_id"] for event in pageviews}) == 1
+    id_cookie = demo.cookie_json("_hp2_id")
+    assert isinstance(id_cookie, dict)
+    assert id_cookie["pageviewId"] == pageviews[-1]["pageview_id"]
+
+
+def test_utm_parameters_become_campaign_properties(demo: Demo) -> None:
+    demo.open("", "utm_source=newsletter&utm_campaign=fall-sale&utm_medium=email")
+    demo.page.click("#buy-yoyo")
+    events = demo.events(of_type("click"))
+    pageview = next(event for event in events if event["type"] == "pageview")
+    assert pageview["properties"]["utm_source"] == "newsletter"
+    assert pageview["properties"]["utm_campaign"] == "fall-sale"
+    assert pageview["properties"]["utm_medium"] == "email"
+    assert pageview["page"]["query"].startswith("?app=")
