@@ -175,6 +175,8 @@ class _Writer:
                 except Exception as error:  # one bad job must not sink the batch
                     self._conn.execute("ROLLBACK TO job")
                     self._conn.execute("RELEASE job")
+                    if isinstance(error, sqlite3.OperationalError):  # locked, disk full: passes
+                        error = StorageError(f"the database could not write: {error}")
                     results.append((future, None, error))
             self._conn.execute("COMMIT")
         except sqlite3.Error as error:
@@ -201,6 +203,7 @@ class SQLiteStorage:
         self._writer = _Writer(path)
         self._reader = connect(path)
         self._reader_lock = threading.Lock()
+        self._apps: dict[str, App] = {}  # apps are never changed or removed, so cache them
 
     def close(self) -> None:
         self._writer.close()
@@ -232,8 +235,13 @@ class SQLiteStorage:
         return self.find_app(app_id) or self.create_app(name, app_id)
 
     def find_app(self, app_id: str) -> App | None:
-        row = self._read_one("SELECT * FROM apps WHERE app_id = ?", (app_id,))
-        return None if row is None else App(**dict(row))
+        app = self._apps.get(app_id)
+        if app is None:
+            row = self._read_one("SELECT * FROM apps WHERE app_id = ?", (app_id,))
+            if row is None:
+                return None  # not cached: `footfall apps create` may add it at any time
+            app = self._apps[app_id] = App(**dict(row))
+        return app
 
     # -- ingest -----------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.collector.wire import batch, event, identify
+from tests.collector.wire import batch, event, identify, json_values
 from tests.live_server import LiveServer, run_cli, start_server
 
 
@@ -204,3 +206,32 @@ def test_add_user_properties_rate_limit(server: LiveServer) -> None:
     assert post(server, "/api/add_user_properties", other).status_code == 200
     too_many = {"app_id": app_id, "users": [{"identity": "max", "properties": {"n": 1}}] * 31}
     assert post(server, "/api/add_user_properties", too_many).status_code == 400
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(["/api/track", "/api/add_user_properties", "/api/v1/identify"]),
+    body=st.dictionaries(
+        st.sampled_from(
+            [
+                "app_id",
+                "identity",
+                "user_id",
+                "event",
+                "properties",
+                "timestamp",
+                "idempotency_key",
+                "events",
+                "users",
+                "session_id",
+            ]
+        ),
+        json_values,
+    ),
+)
+def test_arbitrary_calls_never_fail_the_server(server: LiveServer, path: str, body: dict) -> None:
+    answer = post(server, path, body)
+    assert answer.status_code < 500, answer.text
+    assert answer.status_code == 200 or answer.json()["error"]

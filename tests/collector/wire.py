@@ -4,6 +4,8 @@ import time
 import uuid
 from typing import Any
 
+from hypothesis import strategies as st
+
 NOW_MS = int(time.time() * 1000)
 
 
@@ -73,3 +75,17 @@ def user_properties(user_id: str, properties: Any, **fields: Any) -> dict:
 
 def batch(app_id: str, *records: dict) -> dict:
     return {"app_id": app_id, "sent_at": NOW_MS, "library": "test/0", "records": list(records)}
+
+
+# Any JSON value, nested a little (hypothesis), for throwing at endpoints.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
