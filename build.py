@@ -68,7 +68,9 @@ def fetch_pyodide() -> Path:
 def verify_runtime(package: Path) -> dict[str, bytes]:
     """The runtime files, after checking each against the sha256 recorded in the repo."""
     expected = dict(
-        reversed(line.split()) for line in (ROOT / "pyodide.sha256").read_text().splitlines() if line
+        reversed(line.split())
+        for line in (ROOT / "pyodide.sha256").read_text().splitlines()
+        if line
     )
     files = {}
     for name in (*RUNTIME_FILES, "pyodide-lock.json"):
@@ -96,7 +98,9 @@ def build_wheel() -> bytes:
         b"Wheel-Version: 1.0\nGenerator: footfall-build\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
     entries[f"{dist_info}/top_level.txt"] = b"snippet\n"
-    record = "".join(f"{name},sha256={_record_hash(data)},{len(data)}\n" for name, data in entries.items())
+    record = "".join(
+        f"{name},sha256={_record_hash(data)},{len(data)}\n" for name, data in entries.items()
+    )
     entries[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as wheel:
@@ -120,9 +124,20 @@ def fetch_micropip(cache: Path) -> bytes:
     if not wheel.exists():
         step(f"fetching micropip {MICROPIP_VERSION} with pip")
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--python-version", "3.14", "-d", str(cache),
-             f"micropip=={MICROPIP_VERSION}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.14",
+                "-d",
+                str(cache),
+                f"micropip=={MICROPIP_VERSION}",
+            ],
             check=True,
         )
     data = wheel.read_bytes()
@@ -142,7 +157,9 @@ def build(out: Path, installer: str) -> dict[str, object]:
     started = time.monotonic()
     runtime = verify_runtime(fetch_pyodide())
     runtime_dir = f"runtime/{PYODIDE_VERSION}/"
-    written = sum(write_if_changed(out / runtime_dir / name, runtime[name]) for name in RUNTIME_FILES)
+    written = sum(
+        write_if_changed(out / runtime_dir / name, runtime[name]) for name in RUNTIME_FILES
+    )
     step(f"runtime: {written} of {len(RUNTIME_FILES)} files written to {out / runtime_dir}")
 
     wheel = build_wheel()
@@ -205,7 +222,9 @@ def remove_stale(out: Path, keep: set[str]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "tracker")
     parser.add_argument("--installer", choices=("lockfile", "micropip"), default="lockfile")
     args = parser.parse_args()

@@ -28,7 +28,7 @@ for(var n=function(e){return function(){heap.push([e].concat(Array.prototype.sli
 p=["addEventProperties","addUserProperties","clearEventProperties","identify","resetIdentity",
 "removeEventProperty","setEventProperties","track","unsetEventProperty"],o=0;o<p.length;o++)heap[p[o]]=n(p[o])};
 heap.load(%(app_id)s%(config)s);
-</script>"""
+</script>"""  # noqa: E501 (Heap's stub, verbatim)
 
 
 def install_snippet(server: str, app_id: str, config: dict[str, object] | None = None) -> str:

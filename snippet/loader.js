@@ -152,11 +152,12 @@
     var found = "";
     for (var i = 0; i < op.candidates.length; i++) {
       var domain = op.candidates[i];
-      document.cookie = op.name + "=1; domain=" + domain + "; path=/; SameSite=Lax";
+      document.cookie =
+        op.name + "=1; domain=" + domain + "; path=/; " + (op.attributes || "SameSite=Lax");
       if (document.cookie.indexOf(op.name + "=1") !== -1) {
         found = domain;
-        document.cookie =
-          op.name + "=; domain=" + domain + "; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT";
+        document.cookie = op.name + "=; domain=" + domain + "; path=/; " +
+          (op.attributes || "SameSite=Lax") + "; expires=Thu, 01 Jan 1970 00:00:00 GMT";
         break;
       }
     }

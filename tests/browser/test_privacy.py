@@ -1,0 +1,134 @@
+"""Secrets typed and shown in every redacted place never leave the page, nor land anywhere.
+
+The test types and shows secret strings, interacts with every redacted control, and then proves
+the secrets are in no request body, cookie, web storage, or byte of the SQLite files, while the
+interactions themselves were captured (so the test cannot pass by capturing nothing).
+"""
+
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Request
+
+from tests.browser.conftest import Demo
+
+pytestmark = pytest.mark.browser
+
+TYPED = {
+    "#password": "Hunter2-Secret-Pw",
+    "#card": "4242 4242 4242 4242",
+    "#ssn": "078-05-1120",
+    "#notes": "Notes-Secret-Text",
+}
+SHOWN = [
+    "hidden-token-value",  # a hidden input's value
+    "12345-SECRET",  # text under data-heap-redact-text
+    "cust-secret",  # attributes named by data-heap-redact-attributes
+    "title-secret",
+    "4111 1111 1111 1111",  # a card number in button text
+    "4111111111111111",
+    "219-09-9999",  # an SSN in button text and in the page URL
+]
+SECRETS = [*TYPED.values(), *SHOWN]
+
+
+def leaked(secrets: list[str], haystack: str) -> list[str]:
+    """The secrets found in `haystack`, raw or URL-encoded."""
+    return [
+        secret
+        for secret in secrets
+        if secret in haystack or quote(secret) in haystack or quote(secret, safe="") in haystack
+    ]
+
+
+def sqlite_bytes(db_path: Path) -> bytes:
+    files = [db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")]
+    return b"".join(path.read_bytes() for path in files if path.exists())
+
+
+def test_secrets_in_redacted_places_appear_nowhere(demo: Demo) -> None:
+    bodies: list[str] = []
+
+    def keep_body(request: Request) -> None:
+        # The page's own address holds what the site put there; everything else is ours.
+        url = "" if request.is_navigation_request() else request.url
+        bodies.append(f"{url}\n{request.post_data or ''}")
+
+    demo.page.context.on("request", keep_body)
+    demo.open("form.html", "ref=219-09-9999")
+    for selector, secret in TYPED.items():
+        demo.page.fill(selector, secret)
+        demo.page.press(selector, "Tab")  # a change event on every field
+    demo.page.fill("#email", "pat@example.com")
+    demo.page.click("#reveal-account")
+    demo.page.click("#use-card")
+    demo.page.click("#submit-signup")
+
+    def captured(found: list[dict]) -> bool:
+        changes = {event["target"]["tag"] for event in found if event["type"] == "change"}
+        clicks = [event for event in found if event["type"] == "click"]
+        return (
+            len(clicks) >= 3
+            and {"input", "textarea"} <= changes
+            and any(event["type"] == "submit" for event in found)
+        )
+
+    events = demo.events(captured)
+    assert captured(events), events
+    demo.page.goto("about:blank")  # pagehide: the unload beacon goes out too
+    demo.page.wait_for_timeout(500)
+
+    clicks = {event["target"]["id"]: event["target"] for event in events if event["target"]}
+    assert clicks["use-card"]["text"].startswith("Pay with")
+    assert clicks["reveal-account"]["text"].startswith("Show account")
+    password_change = next(
+        event for event in events if event["type"] == "change" and event["target"]["tag"] == "input"
+    )
+    assert password_change["target"]["id"] == ""  # sensitive fields give nothing but their tag
+
+    assert leaked(SECRETS, "\n".join(bodies)) == []
+    cookies = "\n".join(f"{c['name']}={c['value']}" for c in demo.page.context.cookies())
+    assert leaked(SECRETS, cookies) == []
+    demo.open("form.html")
+    storage = demo.page.evaluate(
+        "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+    )
+    assert leaked(SECRETS, storage) == []
+    stored = sqlite_bytes(demo.server.db_path).decode("utf-8", "replace")
+    assert "Pay with" in stored  # the file does hold the captured events
+    assert leaked(SECRETS, stored) == []
+
+
+def test_disable_text_capture_and_secure_cookie_in_a_cross_site_iframe(demo: Demo) -> None:
+    bodies: list[str] = []
+    demo.page.context.on("request", lambda request: bodies.append(request.post_data or ""))
+    demo.page.goto(demo.url("embed.html"))
+    app = demo.page.frame_locator("#airkit-app")
+    frame = next(f for f in demo.page.frames if "airkit-app.html" in f.url)
+    frame.wait_for_function("window.heap && heap.ready === true", timeout=30_000)
+    app.locator("#book").click()
+
+    def booked(found: list[dict]) -> bool:
+        return any(e["name"] == "Appointment booked" for e in found) and any(
+            e["type"] == "click" for e in found
+        )
+
+    events = demo.events(booked)
+    assert booked(events), events
+    click = next(event for event in events if event["type"] == "click")
+    assert click["target"]["id"] == "book"
+    assert click["target"]["text"] == ""  # disableTextCapture
+    assert click["identity"] is None or click["identity"] == "alice@example.com"
+    assert leaked(["Alice Example", "4111"], "\n".join(bodies)) == []
+
+    frame_host = frame.url.split("//")[1].split(":")[0]
+    cookies = {
+        cookie["name"]: cookie
+        for cookie in demo.page.context.cookies()
+        if cookie["domain"].lstrip(".") == frame_host
+    }
+    id_cookie = cookies[f"_hp2_id.{demo.app_id}"]
+    assert id_cookie["secure"] is True
+    assert id_cookie["sameSite"] == "None"
+    assert id_cookie["path"] == "/"
