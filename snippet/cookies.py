@@ -8,6 +8,7 @@ from urllib.parse import quote, unquote
 
 from snippet.ids import adopt_numeric_id
 from snippet.pageview import PageParts
+from snippet.redact import scrub_sensitive_numbers
 from snippet.session import SESSION_TIMEOUT_MS
 
 TRACKER_VERSION = "4.0"
@@ -198,7 +199,8 @@ def session_props_value(last_activity_ms: float, landing: PageParts) -> dict[str
 
 
 def read_session_props(raw: str | None, protocol: str) -> tuple[float, PageParts] | None:
-    """Last activity and landing page from `_hp2_ses_props`, or None when unusable."""
+    """Last activity and landing page from `_hp2_ses_props` (card/SSN-like numbers scrubbed, as
+    Heap's own cookie may hold them), or None when unusable."""
     value = decode_cookie_value(raw)
     if not isinstance(value, dict):
         return None
@@ -208,7 +210,7 @@ def read_session_props(raw: str | None, protocol: str) -> tuple[float, PageParts
 
     def part(key: str) -> str:
         item = value.get(key)
-        return item if isinstance(item, str) else ""
+        return scrub_sensitive_numbers(item) if isinstance(item, str) else ""
 
     domain, path, query, fragment = part("d"), part("h"), part("q"), part("g")
     url = f"{protocol}//{domain}{path}{query}{fragment}" if domain else ""

@@ -103,12 +103,12 @@ class Tracker:
             if kind == "call":
                 self._on_call(*record_call(record), time)
             elif kind == "cookie_domain":
-                self.cookie_domain = record_text(record, "domain")
-            elif self.consent.opted_out:
-                return  # an opted-out page captures nothing
+                self._on_cookie_domain(record_text(record, "domain"))
             elif kind == "navigate":
                 page = page_parts(record_page(record))
                 self._on_navigate(page, record_text(record, "cause"), time)
+            elif self.consent.opted_out:
+                return  # an opted-out page captures nothing
             elif kind in AUTOCAPTURE_KINDS:
                 self._on_interaction(kind, record, time)
             elif kind == "hide":
@@ -124,10 +124,16 @@ class Tracker:
 
     # -- records -----------------------------------------------------------------------------
 
+    def _on_cookie_domain(self, domain: str) -> None:
+        if domain and domain not in domain_candidates(self.boot.hostname):
+            self.warn(f"cookie domain {domain!r} was not a candidate; using host-only cookies")
+            domain = ""
+        self.cookie_domain = domain
+
     def _on_navigate(self, page: PageParts, cause: str, time: float) -> None:
         is_pageview = starts_pageview(cause, self.page, page)
-        self.page = page
-        if is_pageview:
+        self.page = page  # kept while opted out too, for custom events after an opt-in
+        if is_pageview and not self.consent.opted_out:
             self.pageview_id = new_numeric_id()
             properties = {**self._autocaptured_properties(), **utm_properties(page.query)}
             self._emit_event("pageview", "pageview", time, page, properties, None)

@@ -135,6 +135,12 @@ def test_session_props_hold_the_landing_page_and_last_activity() -> None:
     assert read_session_props(encode_cookie_value(value), "https:") == (1702907773597.0, landing)
 
 
+def test_numbers_in_a_stored_landing_page_are_scrubbed() -> None:
+    stored = {"ts": 1, "d": "s.example", "h": "/pay", "q": "?cc=4111111111111111", "t": "", "r": ""}
+    _, landing = read_session_props(encode_cookie_value(stored), "https:") or (0, PageParts())
+    assert (landing.query, landing.url) == ("?cc=", "https://s.example/pay?cc=")
+
+
 @pytest.mark.parametrize(
     "raw",
     ["", "garbage", encode_cookie_value({"d": "x"}), encode_cookie_value({"ts": True})],

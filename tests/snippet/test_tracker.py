@@ -641,3 +641,24 @@ def test_one_beacon_per_message_holding_every_unsent_record() -> None:
     assert len(beacons) == 1
     assert [r["name"] for r in json.loads(beacons[0]["body"])["records"]] == ["A", "B", "C"]
     assert beacons[0]["url"] == "http://127.0.0.1:8000/api/ingest"
+
+
+def test_a_cookie_domain_that_was_not_offered_falls_back_to_host_only() -> None:
+    browser = FakeBrowser()
+    receiver = boot(browser, [navigate()])
+    receiver.receive(message({"kind": "cookie_domain", "domain": "evil.example"}))
+    assert browser.warnings() == [
+        "cookie domain 'evil.example' was not a candidate; using host-only cookies"
+    ]
+    assert browser.cookie_assignments()
+    assert all("domain=" not in c for c in browser.cookie_assignments())
+
+
+def test_custom_events_after_opting_in_again_carry_the_current_page() -> None:
+    browser, receiver = started()
+    receiver.receive(message(call("optOut")))
+    receiver.receive(message(navigate("https://shop.example.com/later", cause="pushState")))
+    receiver.receive(message(call("optIn"), call("track", "Here")))
+    here = flushed(browser)[-1]
+    assert here["page"]["path"] == "/later"
+    assert [e["name"] for e in browser.events()].count("pageview") == 1
