@@ -6,11 +6,10 @@ For the demo shop page in Debian's Chromium, against a real `footfall serve` on 
 - the longest main-thread task (PerformanceObserver "longtask", 50 ms and over) during the first
   seconds, with the tracker and without it (`?tracker=off`).
 
-    python bench/bench_startup.py [--runs 5] [--installer lockfile|micropip]
+    python bench/bench_startup.py [--runs 5] [--installers lockfile,micropip]
 """
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -78,46 +77,61 @@ def summary(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--installer", choices=("lockfile", "micropip"), default="lockfile")
+    parser.add_argument(
+        "--installers",
+        default="lockfile,micropip",
+        help="comma-separated: how the worker installs the snippet wheel (build.py --installer)",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = Path(tmp) / "tracker"
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "build.py"),
-                "--out",
-                str(bundle),
-                "--installer",
-                args.installer,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
+    installers = args.installers.split(",")
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
         )
-        with start_server(Path(tmp), "--demo", "--bundle-dir", str(bundle)) as server:
-            page_url = f"{server.url}/demo/"
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-                )
-                cold, warm = [], []
-                for _ in range(args.runs):
+        servers = {}
+        for installer in installers:
+            bundle = Path(tmp) / installer
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "build.py"),
+                    "--out",
+                    str(bundle),
+                    "--installer",
+                    installer,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            folder = Path(tmp) / f"server-{installer}"
+            folder.mkdir()
+            servers[installer] = start_server(folder, "--demo", "--bundle-dir", str(bundle))
+        cold: dict[str, list[float]] = {installer: [] for installer in installers}
+        warm: dict[str, list[float]] = {installer: [] for installer in installers}
+        try:
+            for _ in range(args.runs):  # interleaved, so both see the same machine load
+                for installer, server in servers.items():
                     context = browser.new_context()
-                    cold.append(first_pageview_ms(context, page_url, reload=False))
+                    url = f"{server.url}/demo/"
+                    cold[installer].append(first_pageview_ms(context, url, reload=False))
                     context.pages[0].wait_for_timeout(500)
-                    warm.append(first_pageview_ms(context, page_url, reload=True))
+                    warm[installer].append(first_pageview_ms(context, url, reload=True))
                     context.close()
-                with_tracker = [longest_task_ms(browser, page_url, 6000) for _ in range(args.runs)]
-                without = [
-                    longest_task_ms(browser, page_url + "?tracker=off", 6000)
-                    for _ in range(args.runs)
-                ]
-                browser.close()
-    print(f"installer: {args.installer}; Chromium via Playwright; server {json.dumps(server.url)}")
-    print(f"first pageview on the wire, cold:  {summary(cold)}")
-    print(f"first pageview on the wire, warm:  {summary(warm)}")
-    print(f"longest main-thread task, tracker:  {summary(with_tracker)}")
-    print(f"longest main-thread task, none:     {summary(without)}")
+            page_url = f"{servers[installers[0]].url}/demo/"
+            with_tracker = [longest_task_ms(browser, page_url, 6000) for _ in range(args.runs)]
+            without = [
+                longest_task_ms(browser, page_url + "?tracker=off", 6000) for _ in range(args.runs)
+            ]
+        finally:
+            for server in servers.values():
+                server.stop()
+            browser.close()
+    for installer in installers:
+        print(f"[{installer}] first pageview on the wire, cold:  {summary(cold[installer])}")
+        print(f"[{installer}] first pageview on the wire, warm:  {summary(warm[installer])}")
+    print(f"longest main-thread task (>= 50 ms), tracker: {summary(with_tracker)}")
+    print(f"longest main-thread task (>= 50 ms), none:    {summary(without)}")
+    print("(0 ms: no long task at all)")
 
 
 if __name__ == "__main__":
