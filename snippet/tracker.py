@@ -4,12 +4,11 @@ from snippet import api
 from snippet.autocapture import AUTOCAPTURE_KINDS, describe_target
 from snippet.browser import Browser
 from snippet.consent import Consent, consent_cookie_value, read_consent_cookie
+from snippet.cookie_writer import CookieWriter
 from snippet.cookies import (
     COOKIE_BUDGET_BYTES,
     CookieNames,
     IdCookie,
-    cookie_assignment,
-    domain_candidates,
     encode_cookie_value,
     id_cookie_value,
     jar_size,
@@ -59,11 +58,9 @@ class Tracker:
         self.clock = SessionClock()
         self.page: PageParts | None = None
         self.event_props: dict[str, Scalar] = {}
-        self.cookie_domain: str | None = None if domain_candidates(boot.hostname) else ""
-        self._probed = False
-        self._written: dict[str, str] = {}
-        self._seen: dict[str, str] = {}
-        self._recently_written: dict[str, list[str]] = {}
+        self.cookies = CookieWriter(
+            browser, hostname=boot.hostname, probe_name=self.names.probe, secure=self.secure_cookie
+        )
         self._held: list[dict[str, object]] = []
         self.delivery = Delivery(
             browser, run_task, app_id=boot.app_id, url=self._ingest_url(), warn=self.warn
@@ -74,10 +71,10 @@ class Tracker:
     def start(self, message: Message) -> None:
         """Boot: adopt cookies, replay the early records (setup calls first), send, report."""
         jar = parse_document_cookie(message.cookies)
-        self._seen = jar
+        self.cookies.saw(jar)
         self._adopt_cookies(jar)
-        if self.cookie_domain is None and self._cookie_values():
-            self._probe_cookie_domain()  # ask early: the answer arrives while records replay
+        if self._cookie_values():
+            self.cookies.probe_domain()  # ask early: the answer arrives while records replay
         for record in api.replay_order(message.records):
             self.handle(record)
         self._sync_cookies()
@@ -103,7 +100,9 @@ class Tracker:
             if kind == "call":
                 self._on_call(*record_call(record), time)
             elif kind == "cookie_domain":
-                self._on_cookie_domain(record_text(record, "domain"))
+                problem = self.cookies.set_domain(record_text(record, "domain"))
+                if problem:
+                    self.warn(problem)
             elif kind == "navigate":
                 page = page_parts(record_page(record))
                 self._on_navigate(page, record_text(record, "cause"), time)
@@ -123,12 +122,6 @@ class Tracker:
         self.browser.post_to_page({"op": "warn", "message": message})
 
     # -- records -----------------------------------------------------------------------------
-
-    def _on_cookie_domain(self, domain: str) -> None:
-        if domain and domain not in domain_candidates(self.boot.hostname):
-            self.warn(f"cookie domain {domain!r} was not a candidate; using host-only cookies")
-            domain = ""
-        self.cookie_domain = domain
 
     def _on_navigate(self, page: PageParts, cause: str, time: float) -> None:
         is_pageview = starts_pageview(cause, self.page, page)
@@ -311,26 +304,8 @@ class Tracker:
         self._held = []
         self.delivery.drop_all()
         self.event_props = {}
-        self._expire_tracking_cookies()
+        self.cookies.expire(self.names.tracking())
         self._post_state()
-
-    def _expire_tracking_cookies(self) -> None:
-        # Try host-only and every candidate domain: Heap may have set them on any of these.
-        domains = ["", *domain_candidates(self.boot.hostname)]
-        self.browser.post_to_page(
-            {
-                "op": "set_cookies",
-                "cookies": [
-                    cookie_assignment(
-                        name, "", domain=domain, expires_ms=None, secure=self.secure_cookie
-                    )
-                    for name in self.names.tracking()
-                    for domain in domains
-                ],
-            }
-        )
-        for name in self.names.tracking():
-            self._written.pop(name, None)
 
     # -- cookies -----------------------------------------------------------------------------
 
@@ -359,14 +334,7 @@ class Tracker:
     def _adopt_other_tabs(self, jar: dict[str, str]) -> None:
         """Take on what another tab of this site wrote since the last message (identity,
         session activity, event properties, consent), so tabs do not overwrite each other."""
-        changed = {
-            name: value
-            for name, value in jar.items()
-            if name in self._watched()
-            and value != self._seen.get(name)
-            and value not in self._recently_written.get(name, ())
-        }
-        self._seen = jar
+        changed = self.cookies.changed_elsewhere(jar, self._watched())
         if not changed:
             return
         consent = read_consent_cookie(changed.get(self.names.consent))
@@ -441,41 +409,8 @@ class Tracker:
         return thirteen_months_less_a_day(now)
 
     def _sync_cookies(self) -> None:
-        """Write the cookies whose values changed, once the cookie domain is known."""
-        values = self._cookie_values()
-        if not values:
-            return
-        if self.cookie_domain is None:
-            self._probe_cookie_domain()
-            return
-        changed = {name: v for name, v in values.items() if self._written.get(name) != v}
-        if not changed:
-            return
-        assignments = [
-            cookie_assignment(
-                name,
-                value,
-                domain=self.cookie_domain,
-                expires_ms=self._cookie_expiry(name),
-                secure=self.secure_cookie,
-            )
-            for name, value in changed.items()
-        ]
-        self.browser.post_to_page({"op": "set_cookies", "cookies": assignments})
-        self._written.update(changed)
-        for name, value in changed.items():  # to tell our own values from other tabs' later
-            self._recently_written[name] = [*self._recently_written.get(name, [])[-15:], value]
-
-    def _probe_cookie_domain(self) -> None:
-        if not self._probed:
-            self._probed = True
-            self.browser.post_to_page(
-                {
-                    "op": "probe_cookie_domain",
-                    "candidates": domain_candidates(self.boot.hostname),
-                    "name": self.names.probe,
-                }
-            )
+        """Write the cookies whose values changed (held until the cookie domain is known)."""
+        self.cookies.write(self._cookie_values(), self._cookie_expiry)
 
     # -- reporting ---------------------------------------------------------------------------
 
