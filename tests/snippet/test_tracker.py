@@ -662,3 +662,76 @@ def test_custom_events_after_opting_in_again_carry_the_current_page() -> None:
     here = flushed(browser)[-1]
     assert here["page"]["path"] == "/later"
     assert [e["name"] for e in browser.events()].count("pageview") == 1
+
+
+# Seed 002, case by case, as the browser sees it (the collector does the merging).
+SEED_002_CASES = [
+    # (case, calls before, the call, same user_id, identify sent with, new session)
+    ("anonymous to new identity", [], call("identify", "12345"), True, "12345", False),
+    ("anonymous to existing identity", [], call("identify", "kate"), True, "kate", False),
+    (
+        "identified user to new identity",
+        [call("identify", "kate")],
+        call("identify", "jack"),
+        False,
+        "jack",
+        True,
+    ),
+    (
+        "identified user to existing identity",
+        [call("identify", "jack")],
+        call("identify", "kate"),
+        False,
+        "kate",
+        True,
+    ),
+    (
+        "same identity again",
+        [call("identify", "kate")],
+        call("identify", "kate"),
+        True,
+        None,
+        False,
+    ),
+    (
+        "resetIdentity when identified",
+        [call("identify", "kate")],
+        call("resetIdentity"),
+        False,
+        None,
+        True,
+    ),
+    ("resetIdentity when anonymous", [], call("resetIdentity"), True, None, False),
+    ("non-unique identity refused", [], call("identify", "guest"), True, None, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "before", "the_call", "same_user", "identify_with", "new_session"),
+    SEED_002_CASES,
+    ids=[case[0] for case in SEED_002_CASES],
+)
+def test_seed_002_identity_cases(
+    case: str,
+    before: list[dict[str, Any]],
+    the_call: dict[str, Any],
+    same_user: bool,
+    identify_with: str | None,
+    new_session: bool,
+) -> None:
+    browser, receiver = started([navigate(), *before])
+    old = browser.state()
+    sent_before = len(flushed(browser))
+    receiver.receive(message(the_call, call("track", "After")))
+    new = browser.state()
+    records = flushed(browser)[sent_before:]
+    assert (new["user_id"] == old["user_id"]) is same_user
+    assert (new["session_id"] != old["session_id"]) is new_session
+    identifies = [(r["user_id"], r["identity"]) for r in records if r["kind"] == "identify"]
+    assert identifies == ([] if identify_with is None else [(new["user_id"], identify_with)])
+    after = records[-1]
+    assert (after["name"], after["user_id"], after["session_id"]) == (
+        "After",
+        new["user_id"],
+        new["session_id"],
+    )
