@@ -5,6 +5,7 @@ identified as someone else, so an identify that would change a user's identity i
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 
 from snippet.validate import identity_problem
@@ -27,6 +28,18 @@ class IdentifyAction(Enum):
     REFUSE = "refuse, with a warning"
 
 
+# Heap's server identify gives an identity to at most 10 user ids a month; the 11th is ignored.
+SERVER_IDENTIFY_USER_IDS_PER_MONTH = 10
+_LINKING_ACTIONS = frozenset(
+    {
+        IdentifyAction.CREATE_IDENTIFIED,
+        IdentifyAction.JOIN_HOLDER,
+        IdentifyAction.CLAIM,
+        IdentifyAction.MERGE_INTO_HOLDER,
+    }
+)
+
+
 @dataclass(frozen=True)
 class IdentifyDecision:
     """What to do with one identify call, and for a refusal, the warning to record."""
@@ -37,12 +50,42 @@ class IdentifyDecision:
 
 
 def decide_identify(
-    identity: str, subject: KnownUser | None, holder: KnownUser | None
+    identity: str,
+    subject: KnownUser | None,
+    holder: KnownUser | None,
+    *,
+    user_ids_this_month: int | None = None,
 ) -> IdentifyDecision:
     """Decide `identify(subject, identity)`, where `holder` is the user that has `identity`.
 
-    `subject` is the canonical user of the sent user id (None when that id is new).
+    `subject` is the canonical user of the sent user id (None when that id is new);
+    `user_ids_this_month` counts the user ids the server identify API already gave `identity`
+    this month (None: the call is not capped, as for the web tracker's identify).
     """
+    decision = _decide_uncapped(identity, subject, holder)
+    if (
+        user_ids_this_month is not None
+        and user_ids_this_month >= SERVER_IDENTIFY_USER_IDS_PER_MONTH
+        and decision.action in _LINKING_ACTIONS
+    ):
+        return IdentifyDecision(
+            IdentifyAction.REFUSE,
+            "identify_monthly_limit",
+            f"identity {identity!r} was already given to {user_ids_this_month} user ids this month"
+            f" through the server identify API; at most {SERVER_IDENTIFY_USER_IDS_PER_MONTH}"
+            " a month, so this call is ignored",
+        )
+    return decision
+
+
+def identify_month(ms: int) -> str:
+    """The calendar month (UTC) in which a server identify counts, as "YYYY-MM"."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m")
+
+
+def _decide_uncapped(
+    identity: str, subject: KnownUser | None, holder: KnownUser | None
+) -> IdentifyDecision:
     problem = identity_problem(identity)
     if problem is not None:
         return IdentifyDecision(IdentifyAction.REFUSE, "refused_identity", problem)

@@ -175,7 +175,8 @@ def user_properties_item(item: Any) -> tuple[Operation, str]:
 
 
 def identify_item(item: Any) -> tuple[Operation, str]:
-    """Give a web user id an identity; a user already identified otherwise is refused."""
+    """Give a web user id an identity; refused for a user identified otherwise, and past Heap's
+    10 user ids per identity a month."""
     item = _object(item)
     user_id = item.get("user_id")
     problem = user_id_problem(user_id)
@@ -183,7 +184,10 @@ def identify_item(item: Any) -> tuple[Operation, str]:
         raise ItemProblem(problem)
     identity = _identity(item.get("identity"))
     time = _timestamp(item.get("timestamp"))
-    return Identify(record_id=None, user_id=str(user_id), identity=identity, time=time), identity
+    operation = Identify(
+        record_id=None, user_id=str(user_id), identity=identity, time=time, source="server"
+    )
+    return operation, identity
 
 
 def _app_and_items(body: Any, items_key: str) -> tuple[str, list[Any]]:

@@ -42,12 +42,14 @@ class NewEvent:
 
 @dataclass(frozen=True)
 class Identify:
-    """Give `user_id` the `identity`, merging or refusing as `identity.decide_identify` rules."""
+    """Give `user_id` the `identity`, merging or refusing as `identity.decide_identify` rules;
+    the server-side API's identifies (source "server") also count toward Heap's monthly limit."""
 
     record_id: str | None  # the web record's id; None for the server-side API
     user_id: str
     identity: str
     time: int
+    source: Literal["web", "server"] = "web"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from collector.identity import (
     IdentifyAction,
     KnownUser,
     decide_identify,
+    identify_month,
     merged_properties,
     merged_span,
 )
@@ -94,6 +95,13 @@ CREATE TABLE IF NOT EXISTS warnings (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
+CREATE TABLE IF NOT EXISTS server_identifies (  -- who the server identify API linked, by month
+    app_id TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    month TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, identity, month, user_id)
+);
 CREATE TABLE IF NOT EXISTS auth_tokens (
     token TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
@@ -439,7 +447,18 @@ def _store_event(
 def _identify(conn: sqlite3.Connection, app_id: str, op: Identify) -> Outcome:
     subject = _canonical(conn, app_id, op.user_id)
     holder = _holder(conn, app_id, op.identity)
-    decision = decide_identify(op.identity, subject, holder)
+    # The month is the server's: a backdated timestamp must not dodge the monthly limit.
+    month = identify_month(now_ms())
+    user_ids_this_month = None
+    if op.source == "server":
+        user_ids_this_month = conn.execute(
+            "SELECT COUNT(*) FROM server_identifies"
+            " WHERE app_id = ? AND identity = ? AND month = ?",
+            (app_id, op.identity, month),
+        ).fetchone()[0]
+    decision = decide_identify(
+        op.identity, subject, holder, user_ids_this_month=user_ids_this_month
+    )
     action = decision.action
     if action is IdentifyAction.REFUSE:
         assert decision.warning_kind is not None and decision.message is not None
@@ -474,6 +493,12 @@ def _identify(conn: sqlite3.Connection, app_id: str, op: Identify) -> Outcome:
     else:
         assert subject is not None
         _touch(conn, app_id, subject.user_id, op.time)
+    if op.source == "server" and action is not IdentifyAction.NOTHING:
+        conn.execute(
+            "INSERT OR IGNORE INTO server_identifies (app_id, identity, month, user_id)"
+            " VALUES (?, ?, ?, ?)",
+            (app_id, op.identity, month, op.user_id),
+        )
     return STORED
 
 
@@ -613,7 +638,7 @@ def _delete_requested_users(conn: sqlite3.Connection, deletion_request_id: str) 
 
 
 def _delete_user(conn: sqlite3.Connection, app_id: str, user_id: str) -> None:
-    """Remove a canonical user, the users merged into it, their events and warnings."""
+    """Remove a canonical user, the users merged into it, their events, warnings and links."""
     ids = [user_id] + [
         row[0]
         for row in conn.execute(
@@ -625,5 +650,8 @@ def _delete_user(conn: sqlite3.Connection, app_id: str, user_id: str) -> None:
         conn.execute(
             "DELETE FROM warnings WHERE app_id = ? AND json_extract(detail, '$.user_id') = ?",
             (app_id, gone),
+        )
+        conn.execute(
+            "DELETE FROM server_identifies WHERE app_id = ? AND user_id = ?", (app_id, gone)
         )
         conn.execute("DELETE FROM users WHERE app_id = ? AND user_id = ?", (app_id, gone))

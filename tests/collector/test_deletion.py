@@ -71,6 +71,8 @@ def test_deleting_a_user_removes_events_properties_and_merged_users(
     assert httpx.post(server.url + "/api/ingest", json=ingest).json()["accepted"] == 7
     identify_refused = batch(app_id, identify("501", "other@example.com"))
     httpx.post(server.url + "/api/ingest", json=identify_refused)  # leaves a warning about 501
+    server_identify = {"app_id": app_id, "user_id": "504", "identity": "doomed@example.com"}
+    assert httpx.post(server.url + "/api/v1/identify", json=server_identify).status_code == 200
     answer = httpx.post(
         f"{server.url}{V0}/user_deletion",
         json={"users": [{"identity": "doomed@example.com"}, {"user_id": 999}]},
@@ -91,6 +93,7 @@ def test_deleting_a_user_removes_events_properties_and_merged_users(
         stored = rows(server, f"SELECT user_id FROM {table} WHERE app_id = ?", app_id)
         assert {user_id for (user_id,) in stored} == {"503"}
     assert rows(server, "SELECT * FROM warnings WHERE detail LIKE '%501%'") == []
+    assert rows(server, "SELECT * FROM server_identifies WHERE app_id = ?", app_id) == []
 
 
 def test_deleting_by_a_merged_user_id_deletes_the_person(

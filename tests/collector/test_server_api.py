@@ -1,7 +1,10 @@
 """Heap's server-side APIs over real HTTP: track, add_user_properties, identify, rate limits."""
 
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 
 import httpx
 import pytest
@@ -162,6 +165,61 @@ def test_server_identify_merges_and_drops_a_second_identity(server: LiveServer) 
     by_identity = {u["identity"]: u for u in users(server, app_id)}
     assert set(by_identity) == {"gil", None}
     assert by_identity["gil"]["merged_user_ids"] == ["9100"]
+
+
+def identify_call(server: LiveServer, app_id: str, user_id: str, identity: str) -> dict:
+    call = {"app_id": app_id, "user_id": user_id, "identity": identity}
+    answer = post(server, "/api/v1/identify", call)
+    assert answer.status_code == 200, answer.text
+    body: dict = answer.json()
+    return body
+
+
+def warnings_of(server: LiveServer, app_id: str) -> list[tuple[str, str, dict]]:
+    with closing(sqlite3.connect(server.db_path)) as conn:
+        rows = conn.execute(
+            "SELECT kind, message, detail FROM warnings WHERE app_id = ? ORDER BY rowid", (app_id,)
+        ).fetchall()
+    return [(kind, message, json.loads(detail)) for kind, message, detail in rows]
+
+
+def test_server_identify_gives_an_identity_to_at_most_10_user_ids_a_month(
+    server: LiveServer,
+) -> None:
+    app_id = new_app(server)
+    late = "9310"  # a visitor with history, who would be the 11th user id
+    httpx.post(server.url + "/api/ingest", json=batch(app_id, event(late)))
+    for n in range(10):
+        assert identify_call(server, app_id, f"93{n:02}", "nia")["accepted"] == 1
+    ignored = identify_call(server, app_id, late, "nia")
+    assert ignored["accepted"] == 0
+    assert "at most 10 a month" in ignored["rejected"][0]["error"]
+    assert identify_call(server, app_id, "9399", "nia")["accepted"] == 0  # the 12th too
+    assert identify_call(server, app_id, "9303", "nia")["accepted"] == 1  # one of the 10 again
+    [(kind, message, detail)] = [w for w in warnings_of(server, app_id) if w[2]["user_id"] == late]
+    assert kind == "identify_monthly_limit" and "'nia'" in message
+    assert detail == {"user_id": late, "identity": "nia", "record_id": None}
+    by_id = {u["user_id"]: u for u in users(server, app_id)}
+    assert by_id["9300"]["identity"] == "nia"
+    assert by_id["9300"]["merged_user_ids"] == [f"93{n:02}" for n in range(1, 10)]
+    assert by_id[late]["identity"] is None  # not merged: its events stay its own
+    assert {e["user_id"] for e in events(server, app_id)} == {late}
+    assert "9399" not in by_id
+    # Another identity has its own ten; the web tracker's identify is not capped.
+    assert identify_call(server, app_id, "9320", "oli")["accepted"] == 1
+    web = httpx.post(server.url + "/api/ingest", json=batch(app_id, identify(late, "nia")))
+    assert web.json()["accepted"] == 1
+    assert late in {u["identity"]: u for u in users(server, app_id)}["nia"]["merged_user_ids"]
+
+
+def test_the_server_identify_limit_counts_this_month_only(server: LiveServer) -> None:
+    app_id = new_app(server)
+    with closing(sqlite3.connect(server.db_path)) as conn, conn:
+        conn.executemany(  # ten user ids given "pia" in an earlier month
+            "INSERT INTO server_identifies (app_id, identity, month, user_id) VALUES (?, ?, ?, ?)",
+            [(app_id, "pia", "2001-02", f"94{n:02}") for n in range(10)],
+        )
+    assert identify_call(server, app_id, "9450", "pia")["accepted"] == 1
 
 
 def test_track_rate_limit_per_identity(server: LiveServer) -> None:
