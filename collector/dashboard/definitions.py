@@ -1,14 +1,15 @@
 """Defined events: a name plus a match on autocaptured data, applied to events already stored.
 
 Validation and matching are pure functions; `queries.py` stores the definitions and streams the
-events that `count_matches` and `count_matches_by_bucket` read.
+candidate events (grouped when alike) that the counting functions here read.
 """
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from collector.dashboard.chart import Window
-from collector.dashboard.hierarchy import Element, parse_hierarchy, target_element
+from collector.dashboard.hierarchy import Element, parse_hierarchy
 from collector.dashboard.selector import Selector, SelectorError, matches_hierarchy, parse_selector
 from snippet.validate import event_name_problem
 
@@ -35,7 +36,15 @@ class StoredEvent:
     url: str
     target_text: str | None
     hierarchy: tuple[Element, ...]
-    time: int
+
+
+class EventGroup(NamedTuple):
+    """`size` stored events alike in all a definition can test, and in their bucket of a window
+    (None: outside it, or no window asked for)."""
+
+    event: StoredEvent
+    bucket: int | None
+    size: int
 
 
 @dataclass(frozen=True)
@@ -93,45 +102,38 @@ def definition_from_form(form: Mapping[str, str]) -> tuple[Definition | None, li
 
 
 def stored_event(
-    type_: str,
-    url: str | None,
-    target: Mapping[str, object] | None,
-    time: int,
+    type_: str, url: str | None, hierarchy: str | None, text: str | None
 ) -> StoredEvent:
-    """A StoredEvent from a row's type, page URL and target (tag, id, class, text, hierarchy)."""
-    target = target or {}
-    hierarchy = _text(target.get("hierarchy"))
-    if hierarchy:
-        elements = parse_hierarchy(hierarchy)
-    elif tag := _text(target.get("tag")):
-        elements = (target_element(tag, _text(target.get("id")), _text(target.get("class"))),)
-    else:
-        elements = ()
-    text = target.get("text")
-    return StoredEvent(type_, url or "", text if isinstance(text, str) else None, elements, time)
+    """A StoredEvent from a row's type, page URL and target hierarchy and text (None: absent)."""
+    return StoredEvent(type_, url or "", text, parse_hierarchy(hierarchy) if hierarchy else ())
 
 
-def count_matches(matchers: Mapping[str, Matcher], events: Iterable[StoredEvent]) -> dict[str, int]:
-    """How many of `events` each matcher counts, in one pass over the events."""
+def count_matches(matchers: Mapping[str, Matcher], groups: Iterable[EventGroup]) -> dict[str, int]:
+    """How many events each matcher counts, in one pass over the groups."""
     counts = dict.fromkeys(matchers, 0)
-    for event in events:
+    for group in groups:
         for key, matcher in matchers.items():
-            if matcher.matches(event):
-                counts[key] += 1
+            if matcher.matches(group.event):
+                counts[key] += group.size
     return counts
 
 
-def count_matches_by_bucket(
-    matcher: Matcher, events: Iterable[StoredEvent], window: Window
-) -> list[int]:
-    """Matches per bucket of `window`; events outside it are ignored."""
-    counts = [0] * window.buckets
-    for event in events:
-        index = window.index(event.time)
-        if index is not None and matcher.matches(event):
-            counts[index] += 1
-    return counts
+def count_over_time(
+    matcher: Matcher, groups: Iterable[EventGroup], buckets: int
+) -> tuple[int, list[int]]:
+    """How many events the matcher counts in all, and in each of `buckets` buckets."""
+    total, per_bucket = 0, [0] * buckets
+    for group in groups:
+        if matcher.matches(group.event):
+            total += group.size
+            if group.bucket is not None:
+                per_bucket[group.bucket] += group.size
+    return total, per_bucket
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
+def newest_matches(
+    matcher: Matcher, events: Iterable[tuple[str, StoredEvent]], limit: int
+) -> list[str]:
+    """The ids of the first `limit` (event_id, event) pairs that match, in the order given."""
+    matching = (event_id for event_id, event in events if matcher.matches(event))
+    return list(itertools.islice(matching, limit))

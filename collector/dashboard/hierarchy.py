@@ -54,11 +54,6 @@ def parse_hierarchy(text: str) -> tuple[Element, ...]:
     return tuple(elements)
 
 
-def target_element(tag: str, id_: str, class_attr: str) -> Element:
-    """An element from a target's own fields, for a stored target that has no hierarchy."""
-    return Element(tag=tag.lower(), id=id_, classes=frozenset(class_attr.split()))
-
-
 def _element(parts: list[str]) -> Element:
     tag, id_ = "", ""
     classes: set[str] = set()

@@ -5,15 +5,17 @@ two tables of its own: `defined_events` and `dashboard_secret`.
 """
 
 import json
+import re
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from collector.dashboard.chart import Window
-from collector.dashboard.definitions import Definition, StoredEvent, stored_event
+from collector.dashboard.definitions import Definition, EventGroup, StoredEvent, stored_event
+from collector.dashboard.selector import parse_selector, required_substrings
 
 _DASHBOARD_TABLES = """
 CREATE TABLE IF NOT EXISTS defined_events (
@@ -210,6 +212,8 @@ def recent_events(
 
 def events_by_id(conn: sqlite3.Connection, app_id: str, event_ids: list[str]) -> list[EventRow]:
     """The events with these ids, newest first."""
+    if not event_ids:
+        return []
     marks = ",".join("?" * len(event_ids))
     rows = conn.execute(
         f"""
@@ -326,26 +330,93 @@ def event_counts(conn: sqlite3.Connection, app_id: str, window: Window) -> list[
     return counts
 
 
-def stored_events(
-    conn: sqlite3.Connection, app_id: str, window: Window | None = None
-) -> Iterator[tuple[str, StoredEvent]]:
-    """(event_id, StoredEvent) for every event of the app, newest first, optionally in `window`."""
-    where = "app_id = ?"
-    params: list[object] = [app_id]
+def candidate_groups(
+    conn: sqlite3.Connection,
+    app_id: str,
+    definitions: Sequence[Definition],
+    window: Window | None = None,
+) -> Iterator[EventGroup]:
+    """The app's events that may match one of `definitions`, alike ones grouped and counted.
+
+    SQL keeps only events that pass a definition's necessary conditions; the caller's Matcher
+    decides. Groups also split by bucket of `window`.
+    """
+    where, where_params = _candidates_where(definitions)
+    bucket, bucket_params = "NULL", []
     if window is not None:
-        where += " AND time >= ? AND time < ?"
-        params += [window.start_ms, window.end_ms]
+        bucket = "CASE WHEN time >= ? AND time < ? THEN (time - ?) / ? END"
+        bucket_params = [window.start_ms, window.end_ms, window.start_ms, window.bucket_ms]
     cursor = conn.execute(
         f"""
-        SELECT event_id, type, time,
-               CASE WHEN json_valid(page) THEN json_extract(page, '$.url') END,
-               CASE WHEN json_valid(target) THEN target END
-        FROM events WHERE {where} ORDER BY time DESC, event_id DESC
+        SELECT type, {_URL}, {_HIERARCHY}, {_TEXT}, {bucket}, COUNT(*) FROM events
+        WHERE +app_id = ? AND {where} GROUP BY 1, 2, 3, 4, 5
         """,
-        params,
+        [*bucket_params, app_id, *where_params],
     )
-    for event_id, type_, time, url, target in cursor:
-        yield event_id, stored_event(type_, url, _json_object(target) if target else None, time)
+    for type_, url, hierarchy, text, bucket_index, size in cursor:
+        yield EventGroup(stored_event(type_, url, hierarchy, text), bucket_index, size)
+
+
+def newest_candidates(
+    conn: sqlite3.Connection, app_id: str, definition: Definition
+) -> Iterator[tuple[str, StoredEvent]]:
+    """(event_id, StoredEvent) of the events that may match `definition`, newest first."""
+    where, params = _candidates_where([definition])
+    cursor = conn.execute(
+        f"""
+        SELECT event_id, type, {_URL}, {_HIERARCHY}, {_TEXT} FROM events
+        WHERE +app_id = ? AND {where} ORDER BY time DESC, event_id DESC
+        """,
+        [app_id, *params],
+    )
+    for event_id, type_, url, hierarchy, text in cursor:
+        yield event_id, stored_event(type_, url, hierarchy, text)
+
+
+# What a definition can test. `+app_id`: one scan of the table in storage order beats an index
+# lookup into the table for every event.
+_URL = "CASE WHEN json_valid(page) THEN page ->> '$.url' END"
+_HIERARCHY = "CASE WHEN json_valid(target) THEN target ->> '$.hierarchy' END"
+_TEXT = "CASE WHEN json_valid(target) THEN target ->> '$.text' END"
+
+
+def _candidates_where(definitions: Sequence[Definition]) -> tuple[str, list[object]]:
+    """A condition on the raw event columns that holds for every event that one of the
+    definitions matches, so that most others are skipped before any JSON is parsed."""
+    alternatives, params = [], []
+    for definition in definitions:
+        where, values = _necessary_conditions(definition)
+        alternatives.append(" AND ".join(where) or "1")
+        params.extend(values)
+    return "((" + (") OR (".join(alternatives) or "0") + "))", params
+
+
+def _necessary_conditions(definition: Definition) -> tuple[list[str], list[object]]:
+    where: list[str] = []
+    params: list[object] = []
+    if definition.event_type:
+        where.append("type = ?")
+        params.append(definition.event_type)
+    if definition.target_text or definition.selector:
+        where.append("target IS NOT NULL")
+    # A text stored in JSON reads the same in the raw column unless JSON had to escape it.
+    needed: list[tuple[str, str]] = []
+    if definition.url_contains:
+        needed.append(("page", definition.url_contains))
+    if definition.target_text:
+        needed.append(("target", definition.target_text))
+    if definition.selector:
+        tokens = required_substrings(parse_selector(definition.selector))
+        needed.extend(("lower(target)", token) for token in tokens)
+    for column, text in needed:
+        if not _JSON_ESCAPED.search(text):
+            where.append(f"instr({column}, ?) > 0")
+            params.append(text)
+    return where, params
+
+
+# What json.dumps(ensure_ascii=False), the storage's encoder, writes other than as itself.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f\x7f]')
 
 
 def insert_defined_event(

@@ -25,11 +25,11 @@ from collector.dashboard import auth, queries
 from collector.dashboard.chart import DEFAULT_RANGE, RANGES, bar_chart, window_for
 from collector.dashboard.definitions import (
     AUTOCAPTURED_TYPES,
-    StoredEvent,
     count_matches,
-    count_matches_by_bucket,
+    count_over_time,
     definition_from_form,
     matcher_for,
+    newest_matches,
 )
 
 HERE = Path(__file__).parent
@@ -275,21 +275,17 @@ class Dashboard:
             if row is None:
                 return self._not_found(request, f"No defined event {defined_event_id}.")
             matcher = matcher_for(row.definition)
-            total, recent_ids, in_window = 0, list[str](), list[StoredEvent]()
-            for event_id, event in queries.stored_events(conn, app_id):
-                if matcher.matches(event):
-                    total += 1
-                    if len(recent_ids) < RECENT_MATCHES:
-                        recent_ids.append(event_id)
-                    if window.index(event.time) is not None:
-                        in_window.append(event)
+            groups = queries.candidate_groups(conn, app_id, [row.definition], window)
+            total, per_bucket = count_over_time(matcher, groups, window.buckets)
+            candidates = queries.newest_candidates(conn, app_id, row.definition)
+            newest = newest_matches(matcher, candidates, RECENT_MATCHES)
             return {
                 "row": row,
                 "total": total,
-                "chart": bar_chart(window, count_matches_by_bucket(matcher, in_window, window)),
+                "chart": bar_chart(window, per_bucket),
                 "range": range_name,
                 "ranges": RANGES,
-                "recent": queries.events_by_id(conn, app_id, recent_ids) if recent_ids else [],
+                "recent": queries.events_by_id(conn, app_id, newest),
             }
 
         return await self._app_page(request, "defined_event.html", load)
@@ -315,8 +311,8 @@ class Dashboard:
         def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
             rows = queries.list_defined_events(conn, app_id)
             matchers = {row.defined_event_id: matcher_for(row.definition) for row in rows}
-            events = (event for _, event in queries.stored_events(conn, app_id))
-            counts = count_matches(matchers, events) if matchers else {}
+            groups = queries.candidate_groups(conn, app_id, [row.definition for row in rows])
+            counts = count_matches(matchers, groups) if rows else {}
             return {
                 "rows": rows,
                 "counts": counts,

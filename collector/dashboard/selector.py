@@ -6,6 +6,7 @@ says what to write instead, so a definition never silently counts nothing.
 """
 
 import re
+import string
 from dataclasses import dataclass
 
 from collector.dashboard.hierarchy import Element
@@ -15,6 +16,7 @@ _HTML_ROOTS = frozenset({"html", "body"})
 _IDENT = re.compile(r"(?:[A-Za-z0-9_\-\u0080-\U0010ffff]|\\.)+")
 _UNQUOTED_VALUE = re.compile(r"[^\s\]\"']+")
 _PSEUDO = re.compile(r"::?[\w-]*")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 class SelectorError(ValueError):
@@ -79,6 +81,30 @@ def matches_hierarchy(selector: Selector, elements: tuple[Element, ...]) -> bool
     """
     last = len(selector.compounds) - 1
     return any(_matches_at(selector, last, elements, i) for i in range(len(elements)))
+
+
+def required_substrings(selector: Selector) -> tuple[str, ...]:
+    """Texts that any hierarchy this selector matches contains, in ASCII lower case.
+
+    They let SQL skip most events before `matches_hierarchy` decides; a name that is not ASCII
+    gives none, since the hierarchy's parser lowers it beyond ASCII.
+    """
+    needed: list[str] = []
+    for compound in selector.compounds:
+        if compound.tag and compound.tag.isascii():
+            needed.append(f"@{compound.tag}")
+        if compound.id:
+            needed.append(f"#{compound.id}")
+        needed.extend(f".{name}" for name in sorted(compound.classes))
+        for name, value in compound.attrs:
+            if name.isascii():
+                needed.append(f"[{name}" if value is None else f"[{name}={value}")
+    return tuple(ascii_lower(text) for text in needed)
+
+
+def ascii_lower(text: str) -> str:
+    """`text` with only A-Z lowered, as SQLite's lower() does."""
+    return text.translate(_ASCII_LOWER)
 
 
 def _matches_at(selector: Selector, ci: int, elements: tuple[Element, ...], ei: int) -> bool:

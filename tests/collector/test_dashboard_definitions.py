@@ -2,32 +2,26 @@
 
 import pytest
 
-from collector.dashboard.chart import HOUR_MS, Window
 from collector.dashboard.definitions import (
     Definition,
+    EventGroup,
     StoredEvent,
     count_matches,
-    count_matches_by_bucket,
+    count_over_time,
     definition_from_form,
     matcher_for,
+    newest_matches,
     stored_event,
 )
 
-BUY_TARGET: dict[str, object] = {
-    "tag": "button",
-    "id": "buy",
-    "class": "btn primary",
-    "text": " Buy now ",
-    "href": "",
-    "hierarchy": "@div;#root;|@form;#checkout;|@button;#buy;.btn;.primary;[type=submit];|",
-}
+BUY = "@div;#root;|@form;#checkout;|@button;#buy;.btn;.primary;[type=submit];|"
 CART_URL = "https://shop.example.com/cart?step=2"
 
 
 def click(
-    target: dict[str, object] | None = BUY_TARGET, url: str = CART_URL, time: int = 0
+    hierarchy: str | None = BUY, text: str | None = " Buy now ", url: str = CART_URL
 ) -> StoredEvent:
-    return stored_event("click", url, target, time)
+    return stored_event("click", url, hierarchy, text)
 
 
 @pytest.mark.parametrize(
@@ -108,31 +102,28 @@ def test_a_form_with_several_problems_reports_each() -> None:
         (Definition("d", "click", "button.primary", "Buy now", "step=2"), click(), True),
         (Definition("d", "click", "button.primary", "Buy now", "step=3"), click(), False),
         # events without a target never match a selector or a target text
-        (Definition("d", selector="button"), click(target=None), False),
-        (Definition("d", target_text="Buy now"), click(target=None), False),
-        (Definition("d", url_contains="/cart"), stored_event("pageview", CART_URL, None, 0), True),
-        (Definition("d", url_contains="/cart"), stored_event("custom", None, None, 0), False),
-        # a stored target without a hierarchy is matched on its own tag, id and class
+        (Definition("d", selector="button"), click(None, None), False),
+        (Definition("d", selector="*"), click(None, "Buy now"), False),
+        (Definition("d", target_text="Buy now"), click(None, None), False),
         (
-            Definition("d", selector="a#buy.btn"),
-            click(target={"tag": "A", "id": "buy", "class": "btn primary"}),
+            Definition("d", url_contains="/cart"),
+            stored_event("pageview", CART_URL, None, None),
             True,
         ),
-        (Definition("d", selector="a#buy.btn"), click(target={"tag": "a", "id": "sell"}), False),
-        # malformed target fields are ignored, not fatal
-        (Definition("d", selector="a"), click(target={"hierarchy": 7, "tag": None}), False),
+        (Definition("d", url_contains="/cart"), stored_event("custom", None, None, None), False),
+        (Definition("d", selector="*"), click(""), False),
     ],
 )
 def test_matcher(definition: Definition, event: StoredEvent, matches: bool) -> None:
     assert matcher_for(definition).matches(event) is matches
 
 
-def test_count_matches_counts_each_definition_over_all_events() -> None:
-    events = [
-        click(),
-        click(url="https://shop.example.com/"),
-        stored_event("pageview", CART_URL, None, 0),
-        stored_event("click", CART_URL, {"hierarchy": "@div;|@a;.nav;|"}, 0),
+def test_count_matches_counts_each_definition_over_all_groups() -> None:
+    groups = [
+        EventGroup(click(), None, 3),
+        EventGroup(click(url="https://shop.example.com/"), None, 1),
+        EventGroup(stored_event("pageview", CART_URL, None, None), None, 5),
+        EventGroup(click("@div;|@a;.nav;|"), None, 2),
     ]
     matchers = {
         "buy": matcher_for(Definition("Buy", selector="#buy")),
@@ -140,12 +131,22 @@ def test_count_matches_counts_each_definition_over_all_events() -> None:
         "clicks": matcher_for(Definition("Clicks", event_type="click")),
         "none": matcher_for(Definition("None", selector="#nowhere")),
     }
-    assert count_matches(matchers, events) == {"buy": 2, "cart": 3, "clicks": 3, "none": 0}
+    assert count_matches(matchers, groups) == {"buy": 4, "cart": 10, "clicks": 6, "none": 0}
 
 
-def test_count_matches_by_bucket_ignores_events_outside_the_window() -> None:
-    window = Window(start_ms=10 * HOUR_MS, bucket_ms=HOUR_MS, buckets=3)
-    times = [9 * HOUR_MS, 10 * HOUR_MS, 10 * HOUR_MS + 5, 12 * HOUR_MS + 1, 13 * HOUR_MS]
-    events = [click(time=t) for t in times] + [click(target=None, time=11 * HOUR_MS)]
+def test_count_over_time_counts_in_all_and_per_bucket() -> None:
+    groups = [
+        EventGroup(click(), None, 4),  # outside the window: only in the total
+        EventGroup(click(), 0, 2),
+        EventGroup(click(), 2, 1),
+        EventGroup(click(None, None), 1, 7),
+    ]
     matcher = matcher_for(Definition("Buy", selector="#buy"))
-    assert count_matches_by_bucket(matcher, events, window) == [2, 0, 1]
+    assert count_over_time(matcher, groups, 3) == (7, [2, 0, 1])
+
+
+def test_newest_matches_keeps_the_first_matches_in_order() -> None:
+    events = [("a", click()), ("miss", click(None, None)), ("b", click()), ("c", click())]
+    matcher = matcher_for(Definition("Buy", selector="#buy"))
+    assert newest_matches(matcher, events, 2) == ["a", "b"]
+    assert newest_matches(matcher, events, 10) == ["a", "b", "c"]

@@ -17,6 +17,7 @@ PASSWORD = "correct horse battery staple"
 BUY = "@div;#root;|@form;#checkout;|@button;#buy;.btn;.primary;[type=submit];|"
 BUY_ICON = BUY + "@span;.icon;|"
 NAV = "@div;#root;|@nav;|@a;.nav;[href=/help];|"
+ODD = '@div;#Ärger;|@a;.größe;[data-x=a\\b];[title=say "hi"];|'
 OLD = NOW_MS - 3 * DAY_MS  # inside the 7-day chart, outside the 24-hour one
 
 
@@ -491,6 +492,8 @@ def criteria_app(server: LiveServer) -> str:
         event(
             "6006", "submit", page=page("/cart"), target=target("@div;#root;|@form;#checkout;|", "")
         ),
+        # text that JSON escapes or keeps as it is: quotes, backslashes, non-ASCII
+        event("6006", "click", page=page("/"), target=target(ODD, 'Say "hi" \\ to Ärger')),
     )
     return app_id
 
@@ -508,6 +511,9 @@ def criteria_app(server: LiveServer) -> str:
         ({"selector": "#checkout", "event_type": "submit"}, 1),
         ({"selector": "nav a.nav[href=/help]", "event_type": "click"}, 1),
         ({"selector": "#root > a"}, 0),
+        ({"selector": "#Ärger a.größe"}, 1),
+        ({"selector": 'a[title=\'say "hi"\'][data-x="a\\b"]'}, 1),
+        ({"target_text": 'Say "hi" \\ to Ärger'}, 1),
     ],
 )
 def test_defined_event_criteria(

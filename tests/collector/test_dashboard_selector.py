@@ -1,9 +1,17 @@
 """The defined-event selector language: Heap's hierarchy string read back, and CSS matched on it."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.dashboard.hierarchy import Element, parse_hierarchy
-from collector.dashboard.selector import SelectorError, matches_hierarchy, parse_selector
+from collector.dashboard.selector import (
+    SelectorError,
+    ascii_lower,
+    matches_hierarchy,
+    parse_selector,
+    required_substrings,
+)
 
 SHOP = "@div;#root;|@form;#checkout;.card;[action=/pay];|@button;#buy;.btn;.primary;[type=submit];|"
 NESTED = "@main;|@ul;.menu;|@li;.item;|@a;.link;[href=/a];|@span;.icon;|"
@@ -136,3 +144,67 @@ def test_unsupported_selectors_are_refused_with_a_reason(selector: str, message:
 def test_every_refusal_names_what_is_supported_or_what_is_wrong() -> None:
     with pytest.raises(SelectorError, match=r"use tag, #id, \.class, \[attr\] and \[attr=value\]"):
         parse_selector("a:focus")
+
+
+@pytest.mark.parametrize(
+    ("selector", "needed"),
+    [
+        ("*", ()),
+        ("BUTTON#Buy.btn[Type=Submit]", ("@button", "#buy", ".btn", "[type=submit")),
+        ("form > a[href]", ("@form", "@a", "[href")),
+        (".b.a", (".a", ".b")),
+        ("#Ärger", ("#Ärger",)),  # only A-Z are lowered, as SQLite's lower() does
+    ],
+)
+def test_required_substrings(selector: str, needed: tuple[str, ...]) -> None:
+    assert required_substrings(parse_selector(selector)) == needed
+
+
+_NAMES = st.sampled_from(["a", "div", "Btn", "buy", "x-y", "Ä", "data-k", "HREF", "İ"])
+_ELEMENTS = st.lists(
+    st.tuples(
+        _NAMES,
+        st.one_of(st.just(""), _NAMES),
+        st.lists(_NAMES, max_size=2),
+        st.lists(st.tuples(_NAMES, st.one_of(st.just(""), _NAMES)), max_size=2),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _hierarchy(elements: list[tuple[str, str, list[str], list[tuple[str, str]]]]) -> str:
+    text = ""
+    for tag, id_, classes, attrs in elements:
+        text += f"@{tag};" + (f"#{id_};" if id_ else "")
+        text += "".join(f".{name};" for name in classes)
+        text += "".join(f"[{name}={value}];" for name, value in attrs) + "|"
+    return text
+
+
+@given(elements=_ELEMENTS, data=st.data())
+@settings(max_examples=300, deadline=None)
+def test_every_hierarchy_a_selector_matches_holds_its_required_substrings(
+    elements: list[tuple[str, str, list[str], list[tuple[str, str]]]], data: st.DataObject
+) -> None:
+    """SQL skips events missing a required substring, so this must never drop a real match."""
+    # Build a selector from parts of the hierarchy itself, so that matches are common.
+    chosen = data.draw(st.lists(st.sampled_from(elements), min_size=1, max_size=3))
+    parts = []
+    for tag, id_, classes, attrs in chosen:
+        part = tag if data.draw(st.booleans()) else "*"
+        part += f"#{id_}" if id_ and data.draw(st.booleans()) else ""
+        part += "".join(f".{name}" for name in classes if data.draw(st.booleans()))
+        for name, value in attrs:
+            part += f"[{name}={value}]" if value and data.draw(st.booleans()) else f"[{name}]"
+        parts.append(part)
+    combinators = [data.draw(st.sampled_from([" ", " > "])) for _ in parts[1:]]
+    text = parts[0] + "".join(c + p for c, p in zip(combinators, parts[1:], strict=True))
+    try:
+        selector = parse_selector(text)
+    except SelectorError:
+        return
+    hierarchy = _hierarchy(elements)
+    if matches_hierarchy(selector, parse_hierarchy(hierarchy)):
+        lowered = ascii_lower(hierarchy)
+        assert all(needed in lowered for needed in required_substrings(selector)), text
