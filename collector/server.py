@@ -36,11 +36,20 @@ def run_server(settings: Settings) -> None:
         log_level=LogLevels.warning,
         log_access=False,
     )
-    print(
-        f"footfall listening on http://{settings.host}:{settings.port} (db {settings.db_path})",
-        flush=True,
-    )
+    print(startup_line(settings), flush=True)
     server.serve()
+
+
+def startup_line(settings: Settings) -> str:
+    """Where the server listens and stores; when the tracker bundle is missing, how to build it."""
+    line = f"footfall listening on http://{settings.host}:{settings.port} (db {settings.db_path})"
+    bundle_dir = settings.bundle_dir.resolve()
+    if not (bundle_dir / "manifest.json").is_file():  # bundle.py serves nothing without it
+        line += (
+            f"; no tracker bundle in {bundle_dir}, so /js/ answers 503 until you run"
+            " `python build.py`"
+        )
+    return line
 
 
 def app_from_environment() -> Starlette:

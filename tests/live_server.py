@@ -30,12 +30,16 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """A collector subprocess; `.url`, `.db_path`, `.stop()`; a context manager."""
+    """A collector subprocess; `.url`, `.db_path`, `.log_path` (its output), `.stop()`; a
+    context manager."""
 
-    def __init__(self, process: subprocess.Popen[str], url: str, db_path: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[str], url: str, db_path: Path, log_path: Path
+    ) -> None:
         self.process = process
         self.url = url
         self.db_path = db_path
+        self.log_path = log_path
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, so pending writes are committed) and wait for it."""
@@ -76,7 +80,7 @@ def start_server(tmp_path: Path, *extra_args: str) -> LiveServer:
         text=True,
         env=_env(),
     )
-    server = LiveServer(process, f"http://127.0.0.1:{port}", db_path)
+    server = LiveServer(process, f"http://127.0.0.1:{port}", db_path, Path(log.name))
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
