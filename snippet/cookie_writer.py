@@ -13,11 +13,13 @@ class CookieWriter:
     """Turns the cookie values the tracker wants into `set_cookies` and `probe_cookie_domain`
     ops for the loader."""
 
-    def __init__(self, browser: Browser, *, hostname: str, probe_name: str, secure: bool) -> None:
+    def __init__(
+        self, browser: Browser, *, hostname: str, probe_name: str, attributes: str
+    ) -> None:
         self._browser = browser
         self._candidates = domain_candidates(hostname)
         self._probe_name = probe_name
-        self._secure = secure
+        self._attributes = attributes
         self.domain: str | None = None if self._candidates else ""  # None: not probed yet
         self._probed = False
         self._written: dict[str, str] = {}
@@ -33,6 +35,7 @@ class CookieWriter:
                     "op": "probe_cookie_domain",
                     "candidates": self._candidates,
                     "name": self._probe_name,
+                    "attributes": self._attributes,
                 }
             )
 
@@ -62,7 +65,11 @@ class CookieWriter:
                 "op": "set_cookies",
                 "cookies": [
                     cookie_assignment(
-                        name, value, domain=domain, expires_ms=expires_ms(name), secure=self._secure
+                        name,
+                        value,
+                        domain=domain,
+                        expires_ms=expires_ms(name),
+                        attributes=self._attributes,
                     )
                     for name, value in changed.items()
                 ],
@@ -79,7 +86,9 @@ class CookieWriter:
             {
                 "op": "set_cookies",
                 "cookies": [
-                    cookie_assignment(name, "", domain=domain, expires_ms=None, secure=self._secure)
+                    cookie_assignment(
+                        name, "", domain=domain, expires_ms=None, attributes=self._attributes
+                    )
                     for name in names
                     for domain in ["", *self._candidates]
                 ],

@@ -267,15 +267,24 @@ def http_date(ms: float) -> str:
     )
 
 
+def cookie_attributes(*, secure: bool, in_iframe: bool = False) -> str:
+    """The attributes after path and domain: secureCookie gives `Secure; SameSite=None`, plus
+    `Partitioned` inside an iframe, where browsers now keep only partitioned cookies for a
+    cross-site frame; otherwise `SameSite=Lax`."""
+    if not secure:
+        return "SameSite=Lax"
+    return "Secure; SameSite=None; Partitioned" if in_iframe else "Secure; SameSite=None"
+
+
 def cookie_assignment(
-    name: str, value: str, *, domain: str, expires_ms: float | None, secure: bool
+    name: str, value: str, *, domain: str, expires_ms: float | None, attributes: str
 ) -> str:
     """A `document.cookie = ...` string; `expires_ms=None` deletes the cookie."""
     parts = [f"{name}={value}", "path=/"]
     if domain:
         parts.append(f"domain={domain}")
     parts.append(f"expires={_EXPIRED if expires_ms is None else http_date(expires_ms)}")
-    parts.append("Secure; SameSite=None" if secure else "SameSite=Lax")
+    parts.append(attributes)
     return "; ".join(parts)
 
 

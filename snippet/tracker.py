@@ -9,6 +9,7 @@ from snippet.cookies import (
     COOKIE_BUDGET_BYTES,
     CookieNames,
     IdCookie,
+    cookie_attributes,
     encode_cookie_value,
     id_cookie_value,
     jar_size,
@@ -59,7 +60,10 @@ class Tracker:
         self.page: PageParts | None = None
         self.event_props: dict[str, Scalar] = {}
         self.cookies = CookieWriter(
-            browser, hostname=boot.hostname, probe_name=self.names.probe, secure=self.secure_cookie
+            browser,
+            hostname=boot.hostname,
+            probe_name=self.names.probe,
+            attributes=cookie_attributes(secure=self.secure_cookie, in_iframe=boot.in_iframe),
         )
         self._held: list[dict[str, object]] = []
         self.delivery = Delivery(

@@ -147,6 +147,7 @@ def boot_message(
     config: dict | None = None,
     hostname: str = "shop.example.com",
     app_id: str = "123",
+    in_iframe: bool = False,
 ) -> str:
     return json.dumps(
         {
@@ -156,7 +157,7 @@ def boot_message(
                 "server": "http://127.0.0.1:8000",
                 "hostname": hostname,
                 "protocol": "https:",
-                "in_iframe": False,
+                "in_iframe": in_iframe,
             },
             "cookies": cookies,
             "records": records,

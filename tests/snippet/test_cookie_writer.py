@@ -9,10 +9,12 @@ EXPIRES = 1_700_000_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
 
 
 def writer(
-    hostname: str = "shop.example.com", secure: bool = False
+    hostname: str = "shop.example.com", attributes: str = "SameSite=Lax"
 ) -> tuple[FakeBrowser, CookieWriter]:
     browser = FakeBrowser()
-    return browser, CookieWriter(browser, hostname=hostname, probe_name="_hp2_hld.1", secure=secure)
+    return browser, CookieWriter(
+        browser, hostname=hostname, probe_name="_hp2_hld.1", attributes=attributes
+    )
 
 
 def write(cookies: CookieWriter, **values: str) -> None:
@@ -28,6 +30,7 @@ def test_writes_wait_for_the_domain_and_the_probe_is_asked_once() -> None:
             "op": "probe_cookie_domain",
             "candidates": ["example.com", "shop.example.com"],
             "name": "_hp2_hld.1",
+            "attributes": "SameSite=Lax",
         }
     ]
     assert cookies.set_domain("example.com") is None
@@ -66,7 +69,7 @@ def test_the_probe_answer(answer: str, domain: str, problem: str | None) -> None
 
 
 def test_expiring_covers_host_only_and_every_candidate_and_allows_rewriting() -> None:
-    browser, cookies = writer(secure=True)
+    browser, cookies = writer(attributes="Secure; SameSite=None")
     cookies.set_domain("example.com")
     write(cookies, a="1")
     cookies.expire(["a"])

@@ -8,6 +8,7 @@ import pytest
 from snippet.cookies import (
     IdCookie,
     cookie_assignment,
+    cookie_attributes,
     decode_cookie_value,
     domain_candidates,
     encode_cookie_value,
@@ -233,18 +234,32 @@ def test_thirteen_months_less_a_day(now: str, expires: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("domain", "secure", "expected"),
+    ("secure", "in_iframe", "attributes"),
+    [
+        (False, False, "SameSite=Lax"),
+        (False, True, "SameSite=Lax"),
+        (True, False, "Secure; SameSite=None"),
+        (True, True, "Secure; SameSite=None; Partitioned"),
+    ],
+)
+def test_cookie_attributes(secure: bool, in_iframe: bool, attributes: str) -> None:
+    assert cookie_attributes(secure=secure, in_iframe=in_iframe) == attributes
+
+
+@pytest.mark.parametrize(
+    ("domain", "expires_ms", "expected"),
     [
         (
             "example.com",
-            False,
-            "n=v; path=/; domain=example.com; expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax",
+            None,
+            "n=v; path=/; domain=example.com; expires=Thu, 01 Jan 1970 00:00:00 GMT; A",
         ),
-        ("", True, "n=v; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=None"),
+        ("", 1445412480000, "n=v; path=/; expires=Wed, 21 Oct 2015 07:28:00 GMT; A"),
     ],
 )
-def test_cookie_attributes(domain: str, secure: bool, expected: str) -> None:
-    assert cookie_assignment("n", "v", domain=domain, expires_ms=None, secure=secure) == expected
+def test_cookie_assignments(domain: str, expires_ms: float | None, expected: str) -> None:
+    assigned = cookie_assignment("n", "v", domain=domain, expires_ms=expires_ms, attributes="A")
+    assert assigned == expected
 
 
 def test_an_expiry_date_is_an_http_date() -> None:

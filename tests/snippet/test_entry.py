@@ -50,6 +50,7 @@ def test_cookies_wait_for_the_probed_domain_then_carry_the_ids() -> None:
             "op": "probe_cookie_domain",
             "candidates": ["example.com", "shop.example.com"],
             "name": "_hp2_hld.123",
+            "attributes": "SameSite=Lax",
         }
     ]
     assert browser.cookie_assignments() == []

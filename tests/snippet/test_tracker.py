@@ -426,6 +426,18 @@ def test_secure_cookie_gives_secure_samesite_none() -> None:
     assert all(c.endswith("; Secure; SameSite=None") for c in browser.cookie_assignments())
 
 
+def test_secure_cookies_in_an_iframe_are_partitioned_and_probed_so() -> None:
+    browser = FakeBrowser()
+    receiver = boot(browser, [navigate()], config={"secureCookie": True}, in_iframe=True)
+    [probe] = browser.ops_of("probe_cookie_domain")
+    assert probe["attributes"] == "Secure; SameSite=None; Partitioned"
+    receiver.receive(message({"kind": "cookie_domain", "domain": "example.com"}))
+    assert browser.cookie_assignments()
+    assert all(
+        c.endswith("; Secure; SameSite=None; Partitioned") for c in browser.cookie_assignments()
+    )
+
+
 def test_localhost_gets_host_only_cookies_without_a_probe() -> None:
     browser = FakeBrowser()
     boot(browser, [navigate("http://localhost:8000/")], hostname="localhost")
