@@ -43,13 +43,19 @@ _EVENT_COLUMNS = """
 
 
 @dataclass(frozen=True)
-class AppSummary:
-    """An app and how much it has collected."""
+class AppRow:
+    """An app the dashboard can show."""
 
     app_id: str
     name: str
-    events: int
-    users: int
+
+
+@dataclass(frozen=True)
+class AppTotals:
+    """How much an app has collected."""
+
+    events: int = 0
+    users: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,17 +150,22 @@ def dashboard_secret(conn: sqlite3.Connection) -> bytes:
     return bytes(row[0])
 
 
-def list_apps(conn: sqlite3.Connection) -> list[AppSummary]:
-    """Every app, oldest first, with its event count and canonical user count."""
-    rows = conn.execute(
-        """
-        SELECT a.app_id, a.name,
-               (SELECT COUNT(*) FROM events e WHERE e.app_id = a.app_id),
-               (SELECT COUNT(*) FROM users u WHERE u.app_id = a.app_id AND u.merged_into IS NULL)
-        FROM apps a ORDER BY a.created_at, a.app_id
-        """
-    ).fetchall()
-    return [AppSummary(*row) for row in rows]
+def list_apps(conn: sqlite3.Connection) -> list[AppRow]:
+    """Every app, oldest first."""
+    rows = conn.execute("SELECT app_id, name FROM apps ORDER BY created_at, app_id").fetchall()
+    return [AppRow(*row) for row in rows]
+
+
+def app_totals(conn: sqlite3.Connection) -> dict[str, AppTotals]:
+    """Events and canonical users per app, for apps that have any."""
+    events = dict(conn.execute("SELECT app_id, COUNT(*) FROM events GROUP BY app_id"))
+    users = dict(
+        conn.execute("SELECT app_id, COUNT(*) FROM users WHERE merged_into IS NULL GROUP BY app_id")
+    )
+    return {
+        app_id: AppTotals(events.get(app_id, 0), users.get(app_id, 0))
+        for app_id in events.keys() | users.keys()
+    }
 
 
 def canonical_user_id(conn: sqlite3.Connection, app_id: str, user: str) -> str | None:

@@ -4,13 +4,14 @@ Each endpoint reads its query parameters, runs one loader from `queries.py` in a
 and renders a template. Only the login form and the defined-event forms write.
 """
 
+import math
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -31,6 +32,7 @@ from collector.dashboard.definitions import (
     matcher_for,
     newest_matches,
 )
+from collector.ratelimit import Costs, RateLimiter, retry_after_header
 
 HERE = Path(__file__).parent
 EVENT_TYPES = ("pageview", "click", "change", "submit", "custom")
@@ -39,6 +41,7 @@ USERS_PER_PAGE = 50
 SESSIONS_PER_PAGE = 20
 RECENT_MATCHES = 20
 LIVE_REFRESH_MS = 2000
+FAILED_LOGINS_PER_MINUTE = 10  # per client address; slows password guessing to a crawl
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -63,6 +66,7 @@ class Dashboard:
         self.password = admin_password
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.filters["when"] = format_time
+        self._failed_logins = RateLimiter(FAILED_LOGINS_PER_MINUTE, 60)
         self._secret: bytes | None = None
         self._secret_lock = threading.Lock()
 
@@ -70,7 +74,7 @@ class Dashboard:
         """Every dashboard route, relative to the mount point."""
         admin = self._admin_only
         return [
-            Route("/", admin(self.overview), name="overview"),
+            Route("/", admin(self.overview)),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", admin(self.logout), methods=["POST"]),
@@ -85,7 +89,7 @@ class Dashboard:
                 admin(self.delete_defined_event),
                 methods=["POST"],
             ),
-            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+            Mount("/static", StaticFiles(directory=HERE / "static")),
         ]
 
     # --- login -------------------------------------------------------------------------------
@@ -102,10 +106,18 @@ class Dashboard:
         if isinstance(form, Response):
             return form
         given, wanted = str(form.get("password", "")), str(form.get("next", ""))
+        client: Costs = {request.client.host if request.client else "": 1}
+        if (wait := self._failed_logins.wait_for(client)) is not None:
+            error = f"Too many wrong passwords; try again in {math.ceil(wait)} s."
+            context = {"error": error, "next": wanted}
+            response = await self._render(request, "login.html", context, 429)
+            response.headers.update(retry_after_header(wait))
+            return response
         if not self.password:
             error = "No admin password is set: start the server with --admin-password."
             return await self._render(request, "login.html", {"error": error, "next": wanted}, 403)
         if not auth.password_matches(given, self.password):
+            self._failed_logins.spend(client)
             context = {"error": "Wrong password.", "next": wanted}
             return await self._render(request, "login.html", context, 401)
         secret = await self._signing_secret()
@@ -139,7 +151,13 @@ class Dashboard:
 
         def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
             counts = queries.event_counts(conn, app_id, window)
-            return {"chart": bar_chart(window, counts), "range": range_name, "ranges": RANGES}
+            return {
+                "chart": bar_chart(window, counts),
+                "range": range_name,
+                "ranges": RANGES,
+                "totals": queries.app_totals(conn),
+                "no_totals": queries.AppTotals(),
+            }
 
         return await self._app_page(request, "overview.html", load)
 
@@ -214,7 +232,7 @@ class Dashboard:
                 return self._not_found(request, f"No user {user_id} in app {app_id}.")
             if user.merged_into:
                 query = urlencode({"app": app_id, "merged_from": user_id})
-                target = f"{_base(request)}/users/{user.merged_into}?{query}"
+                target = f"{_base(request)}/users/{quote(user.merged_into)}?{query}"
                 return RedirectResponse(target, 303)
             sessions, total = queries.user_sessions(
                 conn,
@@ -249,7 +267,7 @@ class Dashboard:
             return await self._defined_events_page(request, fields, problems, 400)
         app = await self._current_app_id(request)
         if app is None:
-            return self._not_found(request, "Create an app before defining events.")
+            return self._not_found(request, "No such app: create one or pick one from the list.")
 
         def insert(conn: sqlite3.Connection) -> str | None:
             return queries.insert_defined_event(conn, app, definition, now_ms())
@@ -401,7 +419,7 @@ class Dashboard:
         """Render a page about one app: the `?app=` one, else the first; 404 for an unknown id."""
         wanted = request.query_params.get("app")
 
-        def run(conn: sqlite3.Connection) -> tuple[list[queries.AppSummary], Any]:
+        def run(conn: sqlite3.Connection) -> tuple[list[queries.AppRow], Any]:
             apps = queries.list_apps(conn)
             app_id = _pick_app(apps, wanted)
             return apps, None if app_id is None else load(conn, app_id)
@@ -451,7 +469,7 @@ class Dashboard:
         return response
 
     def _not_found(
-        self, request: Request, message: str, apps: list[queries.AppSummary] | None = None
+        self, request: Request, message: str, apps: list[queries.AppRow] | None = None
     ) -> Response:
         return self.templates.TemplateResponse(
             request,
@@ -461,7 +479,7 @@ class Dashboard:
         )
 
 
-def _pick_app(apps: list[queries.AppSummary], wanted: str | None) -> str | None:
+def _pick_app(apps: list[queries.AppRow], wanted: str | None) -> str | None:
     """The app a page is about: the one asked for if it exists, else the first when none asked."""
     if wanted:
         return wanted if any(app.app_id == wanted for app in apps) else None

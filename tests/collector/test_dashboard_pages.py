@@ -229,6 +229,18 @@ def test_logout_ends_the_session(admin: Admin) -> None:
     assert admin.get("/").status_code == 303
 
 
+def test_wrong_passwords_are_throttled_per_client(tmp_path: Path) -> None:
+    with start_server(tmp_path, "--admin-password", PASSWORD) as live:
+        client = Admin(live)
+        for _ in range(10):
+            assert client.log_in("guess").status_code == 401
+        refused = client.log_in(PASSWORD)  # even the right one, until the minute has passed
+        assert refused.status_code == 429
+        assert "Too many wrong passwords; try again in" in refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "footfall_session" not in client.client.cookies
+
+
 def test_the_generated_admin_password_is_printed_and_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -415,6 +427,13 @@ def test_the_overview_charts_event_counts_over_time(admin: Admin) -> None:
     assert chart_total(day) == 6  # the two events three days ago fall outside
     assert len(re.findall(r'<rect class="bar"', day.text)) == 24
     assert re.search(r'id="total-events">8<', week.text)
+    assert re.search(r'id="total-users">2<', week.text)  # 1001 and alice; 3003 became alice
+    shop_row = re.search(
+        r'<td class="mono">shop</td>\s*<td class="num">(\d+)</td>\s*'
+        r'<td class="num">(\d+)</td>',
+        week.text,
+    )
+    assert shop_row and shop_row.groups() == ("8", "2")
 
 
 def test_a_bad_range_gets_a_clear_error(admin: Admin) -> None:
