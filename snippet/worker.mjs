@@ -36,21 +36,20 @@ self.onmessage = (event) => {
 };
 
 async function bootPython() {
-  if (INSTALLER === "micropip") {
-    const pyodide = await loadPyodide({ indexURL: RUNTIME_URL });
-    await pyodide.loadPackage(MICROPIP_URL);
-    const micropip = pyodide.pyimport("micropip");
-    await micropip.install(WHEEL_URL, { deps: false });
-    return pyodide;
-  }
-  // An inline lock file that lists only our wheel: Pyodide fetches it while it boots, and
-  // neither the 119 KB stock lock file nor micropip is needed.
-  return loadPyodide({
+  // An inline lock file: Pyodide needs neither the 119 KB stock lock file nor its package index.
+  const options = {
     indexURL: RUNTIME_URL,
     lockFileContents: { info: LOCK_INFO, packages: {} },
     packageBaseUrl: RUNTIME_URL,
-    packages: [WHEEL_URL],
-  });
+  };
+  if (INSTALLER === "micropip") {
+    const pyodide = await loadPyodide(options);
+    await pyodide.loadPackage(MICROPIP_URL);
+    await pyodide.pyimport("micropip").install(WHEEL_URL, { deps: false });
+    return pyodide;
+  }
+  // Listing our wheel makes Pyodide fetch and install it while it boots, without micropip.
+  return loadPyodide({ ...options, packages: [WHEEL_URL] });
 }
 
 try {
