@@ -2,6 +2,9 @@
 
 read and gunzip (capped) → parse the batch → find the app → drop bots → validate each record
 → drop repeats within the batch → store (identity resolution and one commit) → answer.
+
+Every field of the wire records is checked and stored, except the envelope's `sent_at` and
+`library` (unused for now) and keys the protocol does not define, which are dropped.
 """
 
 import re
@@ -24,6 +27,7 @@ from collector.storage.base import (
     Storage,
     StorageError,
 )
+from snippet.pageview import UTM_PARAMETERS
 from snippet.validate import (
     RESERVED_TRACK_NAMES,
     clean_properties,
@@ -39,7 +43,10 @@ AUTOCAPTURED_TYPES = frozenset({"click", "change", "submit"})
 EVENT_TYPES = AUTOCAPTURED_TYPES | {"pageview", "custom"}
 PAGE_FIELDS = ("url", "domain", "path", "query", "hash", "title", "referrer")
 TARGET_FIELDS = ("tag", "id", "class", "text", "href", "hierarchy")
-MAX_TEXT = 8192  # any one page, target or session string; the tracker's own caps are lower
+SESSION_FIELDS = ("landing_page", "initial_referrer")  # and the landing page's UTM parameters
+# Any one page, target or session string. The tracker caps target strings at 1024, so a longer
+# one is refused; page and session strings it sends whole (a URL may be megabytes), so they are cut.
+MAX_TEXT = 8192
 
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -192,7 +199,6 @@ def event_operation(record: dict[str, Any]) -> NewEvent:
         raise RecordProblem(f"a {event_type} event has no target; send null")
     properties = clean_properties(record.get("properties"))
     _require_none(properties.problems[0] if properties.problems else None)
-    session = record.get("session")
     return NewEvent(
         event_id=_event_id(record),
         type=str(event_type),
@@ -203,9 +209,9 @@ def event_operation(record: dict[str, Any]) -> NewEvent:
         session_id=_browser_id(record, "session_id"),
         pageview_id=_browser_id(record, "pageview_id"),
         properties=properties.properties,
-        page=_text_fields(record.get("page"), PAGE_FIELDS, "page"),
+        page=_text_fields(record.get("page"), PAGE_FIELDS, "page", cut=True),
         target=target,
-        session=None if session is None else _text_fields(session, None, "session"),
+        session=_session(record.get("session")),
     )
 
 
@@ -265,19 +271,31 @@ def _time(record: dict[str, Any]) -> int:
     return int(value)
 
 
-def _text_fields(value: object, fields: tuple[str, ...] | None, name: str) -> dict[str, str]:
-    """An object of strings: the named fields ("" when absent), or any fields when None."""
+def _session(value: object) -> dict[str, str] | None:
+    """The session's landing page, initial referrer and the landing UTM parameters it has."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RecordProblem("session must be an object")
+    utm = tuple(name for name in UTM_PARAMETERS if name in value)
+    return _text_fields(value, SESSION_FIELDS + utm, "session", cut=True)
+
+
+def _text_fields(
+    value: object, fields: tuple[str, ...], name: str, *, cut: bool = False
+) -> dict[str, str]:
+    """The named fields of an object as strings ("" when absent or null), other keys dropped;
+    a string past MAX_TEXT is cut to it when `cut`, else refused."""
     if not isinstance(value, dict):
         raise RecordProblem(f"{name} must be an object")
-    keys = fields if fields is not None else tuple(value)
     out: dict[str, str] = {}
-    for key in keys:
-        text = value.get(key, "")
+    for key in fields:
+        text = value.get(key)
         if text is None:
             text = ""
-        if not isinstance(text, str) or not isinstance(key, str):
+        if not isinstance(text, str):
             raise RecordProblem(f"{name}.{key} must be a string")
-        if len(text) > MAX_TEXT or len(key) > MAX_TEXT:
-            raise RecordProblem(f"{name}.{key[:40]} is longer than {MAX_TEXT} characters")
-        out[key] = text
+        if len(text) > MAX_TEXT and not cut:
+            raise RecordProblem(f"{name}.{key} is longer than {MAX_TEXT} characters")
+        out[key] = text[:MAX_TEXT]
     return out

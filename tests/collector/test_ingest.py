@@ -2,14 +2,27 @@
 
 import gzip
 import json
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.collector.wire import batch, event, identify, user_properties
+from tests.collector.wire import page as wire_page
 from tests.live_server import LiveServer, run_cli, start_server
+from tests.snippet.fake_browser import (
+    FakeBrowser,
+    boot,
+    call,
+    el,
+    interaction,
+    message,
+    navigate,
+)
+from tests.snippet.fake_browser import page as tracker_page
 
 TEXT_PLAIN = {"content-type": "text/plain;charset=UTF-8"}
 
@@ -103,6 +116,140 @@ def test_a_partly_bad_batch_keeps_its_good_records(server: LiveServer, app_id: s
     assert [r["event_id"] for r in events_of(server, app_id) if r["user_id"] == "1004"] == [
         good["event_id"]
     ]
+
+
+def stored_sessions(server: LiveServer, *event_ids: str) -> list[dict | None]:
+    with closing(sqlite3.connect(server.db_path)) as conn:
+        found = dict(conn.execute("SELECT event_id, session FROM events").fetchall())
+    return [None if found[e] is None else json.loads(found[e]) for e in event_ids]
+
+
+def test_the_session_is_stored_but_not_exported(server: LiveServer, app_id: str) -> None:
+    landing = {
+        "landing_page": "https://shop.example.com/?utm_source=news&utm_campaign=spring",
+        "initial_referrer": "https://news.example.org/",
+        "utm_source": "news",
+        "utm_campaign": "spring",
+        "unknown": "dropped",
+    }
+    with_session, without = event("1011", session=landing), event("1011", session=None)
+    assert post(server, batch(app_id, with_session, without)).json()["accepted"] == 2
+    assert stored_sessions(server, with_session["event_id"], without["event_id"]) == [
+        {key: value for key, value in landing.items() if key != "unknown"},
+        None,
+    ]
+    [row] = [r for r in events_of(server, app_id) if r["event_id"] == with_session["event_id"]]
+    assert "session" not in row and "landing_page" not in json.dumps(row)
+
+
+def test_long_page_and_session_strings_are_cut_long_targets_refused(
+    server: LiveServer, app_id: str
+) -> None:
+    url = "https://shop.example.com/?state=" + "x" * 20_000
+    long_page = event("1012", page={**wire_page(), "url": url, "title": "T" * 9000})
+    long_session = event("1012", session={"landing_page": url})
+    long_target = event("1012", "click")
+    long_target["target"] = {**long_target["target"], "href": "/" * 8193}
+    answer = post(server, batch(app_id, long_page, long_session, long_target)).json()
+    assert answer["accepted"] == 2
+    assert answer["rejected"] == [
+        {"index": 2, "error": "target.href is longer than 8192 characters"}
+    ]
+    [page_row] = [r for r in events_of(server, app_id) if r["event_id"] == long_page["event_id"]]
+    assert page_row["page"]["url"] == url[:8192] and page_row["page"]["title"] == "T" * 8192
+    assert stored_sessions(server, long_session["event_id"]) == [
+        {"landing_page": url[:8192], "initial_referrer": ""}
+    ]
+
+
+def tracker_bodies(app_id: str) -> list[str]:
+    """The bodies the real tracker (snippet/, on a fake browser) sends for a varied visit."""
+    browser = FakeBrowser()
+    landing = "https://shop.example.com/landing?utm_source=news&utm_campaign=spring"
+    first = navigate(landing, page=tracker_page(landing, "Landing", "https://news.example.org/"))
+    receiver = boot(browser, [first], app_id=app_id)
+    buy = el("a", href="/cart?" + "x" * 1000, id="buy", **{"class": "btn primary"})
+    receiver.receive(
+        message(
+            interaction("click", el("span", text="Buy now"), buy, el("div", id="root")),
+            interaction("change", el("input", type="email", name="email"), el("form", id="f")),
+            interaction("submit", el("form", id="f")),
+            call("addEventProperties", {"Logged In": True, "tier": 2}),
+            call("track", "Purchase", {"amount": 12.5, "gift": True, "n": {"x": 1}, "l": [1]}),
+            call("identify", "alice@example.com"),
+            call("addUserProperties", {"plan": "Pro", "seats": 3}),
+            navigate("https://shop.example.com/spa#" + "s" * 10_000, cause="push"),
+            call("identify", 12345),  # identified → another identity: a new user
+            call("resetIdentity"),
+            interaction("click", el("button", text="Help")),
+            {"kind": "hide"},
+        )
+    )
+    browser.advance(10)  # every batch is sent
+    assert not browser.warnings()
+    return [body for _, body in browser.sent]
+
+
+def test_everything_the_tracker_sends_is_stored(server: LiveServer, app_id: str) -> None:
+    bodies = tracker_bodies(app_id)
+    sent = [record for body in bodies for record in json.loads(body)["records"]]
+    assert {r["kind"] for r in sent} == {"event", "identify", "user_properties"}
+    for body in bodies:
+        answer = post(server, body.encode())
+        assert answer.json() == {
+            "accepted": len(json.loads(body)["records"]),
+            "duplicates": 0,
+            "rejected": [],
+        }
+    exported = {row["event_id"]: row for row in events_of(server, app_id)}
+    events = [r for r in sent if r["kind"] == "event"]
+    sessions = stored_sessions(server, *(r["event_id"] for r in events))
+    for record, session in zip(events, sessions, strict=True):
+        row = exported[record["event_id"]]
+        for key in ("type", "name", "session_id", "pageview_id", "properties", "target"):
+            assert row[key] == record[key], key
+        assert row["page"] == {key: text[:8192] for key, text in record["page"].items()}
+        assert row["time"] == "2023-11-14T22:13:20.000Z"
+        assert session == {key: text[:8192] for key, text in record["session"].items()}
+    assert any(len(r["page"]["hash"]) > 8192 for r in events)  # one page was cut
+    assert sessions[0] == {
+        "landing_page": "https://shop.example.com/landing?utm_source=news&utm_campaign=spring",
+        "initial_referrer": "https://news.example.org/",
+        "utm_source": "news",
+        "utm_campaign": "spring",
+    }
+    users = {
+        u["identity"]: u for u in run_cli("users", "--db", str(server.db_path), "--app", app_id)
+    }
+    assert users["alice@example.com"]["properties"] == {"plan": "Pro", "seats": 3}
+    assert "12345" in users
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"session": "https://shop.example.com/"}, "session must be an object"),
+        ({"session": {"landing_page": 7}}, "session.landing_page must be a string"),
+        ({"session": {"landing_page": "/", "utm_source": ["a"]}}, "session.utm_source must be"),
+        ({"page": None}, "page must be an object"),
+        ({"page": {**wire_page(), "title": 1}}, "page.title must be a string"),
+        ({"session_id": ""}, "session_id must be"),
+        ({"pageview_id": "a b"}, "pageview_id must be"),
+        ({"user_id": "-1"}, "user_id '-1' is not a number"),
+        ({"time": "1700000000000"}, "time must be milliseconds"),
+        ({"type": "scroll"}, "type must be one of"),
+        ({"target": {"tag": "a"}}, "a pageview event has no target"),
+        ({"properties": {"p": {"q": None, "r": {}}, "s": [None]}}, None),  # nothing bad left
+    ],
+)
+def test_each_event_field_is_checked(
+    server: LiveServer, app_id: str, fields: dict, says: str | None
+) -> None:
+    answer = post(server, batch(app_id, {**event("1013"), **fields})).json()
+    if says is None:
+        assert answer["accepted"] == 1
+    else:
+        assert says in answer["error"], answer
 
 
 @pytest.mark.parametrize(

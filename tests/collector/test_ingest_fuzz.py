@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from snippet.pageview import UTM_PARAMETERS
 from tests.collector.wire import event, identify, json_values, user_properties
 from tests.live_server import LiveServer, start_server
 
@@ -100,6 +101,7 @@ def test_mutated_batches(client: httpx.Client, body: Any) -> None:
 HEX32 = re.compile(r"[0-9a-f]{32}")
 PAGE_KEYS = {"url", "domain", "path", "query", "hash", "title", "referrer"}
 TARGET_KEYS = {"tag", "id", "class", "text", "href", "hierarchy"}
+SESSION_KEYS = {"landing_page", "initial_referrer", *UTM_PARAMETERS}
 
 
 def assert_nothing_stored_is_garbage(server: LiveServer) -> None:
@@ -121,6 +123,9 @@ def assert_nothing_stored_is_garbage(server: LiveServer) -> None:
         target = json.loads(row["target"]) if row["target"] else None
         assert (target is not None) == (row["type"] in {"click", "change", "submit"})
         assert target is None or set(target) == TARGET_KEYS
+        session = json.loads(row["session"]) if row["session"] else {}
+        assert set(session) <= SESSION_KEYS and all(isinstance(v, str) for v in session.values())
+        assert not session or {"landing_page", "initial_referrer"} <= set(session)
         assert 0 < row["time"] < 4_102_444_800_000
     for user in users.values():
         assert user["user_id"].isdigit()

@@ -44,6 +44,7 @@ def event(user_id: str, type_: str = "pageview", name: str | None = None, **fiel
         "properties": {},
         "page": page(),
         "target": target,
+        "session": {"landing_page": page()["url"], "initial_referrer": "", "utm_source": "news"},
     }
     record.update(fields)
     return record
