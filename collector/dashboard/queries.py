@@ -350,7 +350,8 @@ def candidate_groups(
     """The app's events that may match one of `definitions`, alike ones grouped and counted.
 
     SQL keeps only events that pass a definition's necessary conditions; the caller's Matcher
-    decides. Groups also split by bucket of `window`.
+    decides. Groups also split by bucket of `window`. `+app_id`: one scan of the table in storage
+    order beats an index lookup into the table for every event.
     """
     where, where_params = _candidates_where(definitions)
     bucket, bucket_params = "NULL", []
@@ -371,12 +372,15 @@ def candidate_groups(
 def newest_candidates(
     conn: sqlite3.Connection, app_id: str, definition: Definition
 ) -> Iterator[tuple[str, StoredEvent]]:
-    """(event_id, StoredEvent) of the events that may match `definition`, newest first."""
+    """(event_id, StoredEvent) of the events that may match `definition`, newest first.
+
+    Walks the time index, so a caller that stops after a few matches reads few rows.
+    """
     where, params = _candidates_where([definition])
     cursor = conn.execute(
         f"""
         SELECT event_id, type, {_URL}, {_HIERARCHY}, {_TEXT} FROM events
-        WHERE +app_id = ? AND {where} ORDER BY time DESC, event_id DESC
+        WHERE app_id = ? AND {where} ORDER BY time DESC, event_id DESC
         """,
         [app_id, *params],
     )
@@ -384,8 +388,7 @@ def newest_candidates(
         yield event_id, stored_event(type_, url, hierarchy, text)
 
 
-# What a definition can test. `+app_id`: one scan of the table in storage order beats an index
-# lookup into the table for every event.
+# What a definition can test.
 _URL = "CASE WHEN json_valid(page) THEN page ->> '$.url' END"
 _HIERARCHY = "CASE WHEN json_valid(target) THEN target ->> '$.hierarchy' END"
 _TEXT = "CASE WHEN json_valid(target) THEN target ->> '$.text' END"

@@ -295,8 +295,10 @@ class Dashboard:
             matcher = matcher_for(row.definition)
             groups = queries.candidate_groups(conn, app_id, [row.definition], window)
             total, per_bucket = count_over_time(matcher, groups, window.buckets)
-            candidates = queries.newest_candidates(conn, app_id, row.definition)
-            newest = newest_matches(matcher, candidates, RECENT_MATCHES)
+            newest: list[str] = []
+            if total:  # else the walk through the time index would read every event for nothing
+                candidates = queries.newest_candidates(conn, app_id, row.definition)
+                newest = newest_matches(matcher, candidates, RECENT_MATCHES)
             return {
                 "row": row,
                 "total": total,
