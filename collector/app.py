@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from collector.dashboard import dashboard_mount
 from collector.deletion import deletion_routes, resume_pending_deletions
 from collector.ingest import ingest_routes
 from collector.request_body import error_response
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> Starlette:
         *ingest_routes(storage, settings),
         *server_api_routes(storage, settings),
         *deletion_routes(storage, settings),
+        dashboard_mount(settings.db_path, settings.admin_password),
         *_optional_routes("collector.bundle", "bundle_routes", settings.bundle_dir),
         *_optional_routes("collector.demo_site", "demo_routes", settings.site_dir),
     ]

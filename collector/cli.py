@@ -2,6 +2,8 @@
 
 import argparse
 import json
+import os
+import secrets
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -40,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
         site_dir=args.site_dir,
         demo=args.demo,
         drop_bots=not args.keep_bots,
+        admin_password=_admin_password(args.admin_password),
     )
     run_server(settings)
     return 0
@@ -76,6 +79,15 @@ def export_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_password(given: str | None) -> str:
+    """--admin-password, else FOOTFALL_ADMIN_PASSWORD, else a new one printed for the operator."""
+    password = given or os.environ.get("FOOTFALL_ADMIN_PASSWORD")
+    if not password:
+        password = secrets.token_urlsafe(12)
+        print(f"footfall dashboard: /dashboard/ admin password (generated): {password}", flush=True)
+    return password
+
+
 def _existing_storage(path: Path) -> SQLiteStorage:
     if not path.exists():
         raise ValueError(f"no database at {path}")
@@ -95,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--demo", action="store_true", help='ensure the app "demo" exists')
     serve_cmd.add_argument(
         "--keep-bots", action="store_true", help="store hits from bot User-Agents too"
+    )
+    serve_cmd.add_argument(
+        "--admin-password", help="dashboard login (else $FOOTFALL_ADMIN_PASSWORD, else generated)"
     )
     serve_cmd.set_defaults(run=serve)
 
