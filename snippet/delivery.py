@@ -47,13 +47,14 @@ def wire_body(app_id: str, sent_at_ms: float, records_json: list[str]) -> str:
 
 
 def beacon_records(records: list[Pending], max_bytes: int = BEACON_MAX_BYTES) -> list[str]:
-    """The JSON of the oldest records that fit in `max_bytes` together with the envelope."""
+    """The JSON of the oldest records that fit in `max_bytes` together with the envelope; a
+    record too big to fit is passed over, so it cannot keep the ones after it out."""
     kept: list[str] = []
     size = 200  # the envelope: app id, sent_at, library
     for pending in records:
+        if size + pending.size + 1 > max_bytes:
+            continue
         size += pending.size + 1
-        if size > max_bytes:
-            break
         kept.append(pending.json)
     return kept
 

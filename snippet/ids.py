@@ -30,4 +30,4 @@ def adopt_numeric_id(value: object) -> str | None:
         return None
     if not text.isdigit() or not text.isascii() or int(text) >= _ID_HIGH:
         return None
-    return text
+    return str(int(text))  # "0123" and "123" are one user

@@ -7,6 +7,7 @@ from snippet.redact import scrub_sensitive_numbers
 from snippet.validate import EVENT_VALUE_MAX
 
 UTM_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+PAGE_STRING_MAX = 2048  # as PostHog cuts href; the collector cuts at 8192
 
 
 @dataclass(frozen=True)
@@ -35,21 +36,24 @@ class PageParts:
 
 
 def page_parts(page: dict[str, str]) -> PageParts:
-    """Split the loader's {url, title, referrer} into parts, card/SSN-like numbers scrubbed."""
-    url = scrub_sensitive_numbers(page["url"])
+    """Split the loader's {url, title, referrer} into parts, card/SSN-like numbers scrubbed and
+    each cut at PAGE_STRING_MAX characters, so a page with a huge URL still sends its events."""
+    url = scrub_sensitive_numbers(page["url"][:PAGE_STRING_MAX])
+    title = scrub_sensitive_numbers(page["title"][:PAGE_STRING_MAX])
+    referrer = scrub_sensitive_numbers(page["referrer"][:PAGE_STRING_MAX])
     try:
         split = urlsplit(url)
         domain = split.hostname or ""
     except ValueError:  # e.g. a malformed IPv6 host: keep the url, leave the parts empty
-        return PageParts(url=url, title=page["title"], referrer=page["referrer"])
+        return PageParts(url=url, title=title, referrer=referrer)
     return PageParts(
         url=url,
         domain=domain,
         path=split.path or ("/" if split.netloc else ""),
         query=f"?{split.query}" if split.query else "",
         hash=f"#{split.fragment}" if split.fragment else "",
-        title=scrub_sensitive_numbers(page["title"]),
-        referrer=scrub_sensitive_numbers(page["referrer"]),
+        title=title,
+        referrer=referrer,
     )
 
 

@@ -78,6 +78,13 @@ def test_beacon_keeps_the_oldest_records_that_fit() -> None:
     assert len(wire_body("123", 1.7e12, kept).encode()) <= BEACON_MAX_BYTES
 
 
+def test_a_record_too_big_for_the_beacon_does_not_keep_the_later_ones_out() -> None:
+    small = [Pending(f"{n:032x}", f'"{n}"', 3) for n in range(3)]
+    huge = Pending("f" * 32, '"' + "x" * BEACON_MAX_BYTES + '"', BEACON_MAX_BYTES + 2)
+    kept = beacon_records([small[0], huge, small[1], small[2]])
+    assert kept == [p.json for p in small]
+
+
 def test_flush_after_one_second_or_at_fifty() -> None:
     browser = FakeBrowser()
     delivery, _ = make(browser)

@@ -24,6 +24,8 @@ def test_event_ids_are_32_lowercase_hex() -> None:
         (7035907387929425, "7035907387929425"),  # trackerVersion 3.0: a number
         (7035907387929425.0, "7035907387929425"),
         (" 3312313741047499 ", "3312313741047499"),
+        ("0123", "123"),  # leading zeros name the same user
+        ("00000000000000000123", "123"),  # longer than 16 digits only through its zeros
         (2**53, None),  # past what a JavaScript number holds exactly
         ("-5", None),
         ("12a", None),

@@ -2,7 +2,13 @@
 
 import pytest
 
-from snippet.pageview import PageParts, page_parts, starts_pageview, utm_properties
+from snippet.pageview import (
+    PAGE_STRING_MAX,
+    PageParts,
+    page_parts,
+    starts_pageview,
+    utm_properties,
+)
 
 
 def parts(url: str, title: str = "", referrer: str = "") -> PageParts:
@@ -25,6 +31,14 @@ def test_url_parts(url: str, domain: str, path: str, query: str, hash: str) -> N
     got = parts(url, "T", "https://ref.example/")
     assert (got.url, got.domain, got.path, got.query, got.hash) == (url, domain, path, query, hash)
     assert (got.title, got.referrer) == ("T", "https://ref.example/")
+
+
+def test_huge_page_strings_are_cut_so_their_events_still_go_out() -> None:
+    got = parts(
+        "https://shop.example.com/?q=" + "a" * 20_000, "T" * 5000, "https://r/" + "b" * 9000
+    )
+    assert len(got.url) == len(got.title) == len(got.referrer) == PAGE_STRING_MAX
+    assert (got.domain, got.path) == ("shop.example.com", "/")
 
 
 def test_card_and_ssn_numbers_are_scrubbed_from_url_title_and_referrer() -> None:
