@@ -4,6 +4,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,10 @@ def storage(tmp_path: Path) -> Iterator[SQLiteStorage]:
 
 
 def run(storage: SQLiteStorage, *steps: Operation) -> list[str]:
-    return [outcome.status for outcome in asyncio.run(storage.write(APP, list(steps)))]
+    # A thread of its own: pytest-playwright keeps an event loop running in the main thread.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        outcomes = thread.submit(asyncio.run, storage.write(APP, list(steps))).result()
+    return [outcome.status for outcome in outcomes]
 
 
 @pytest.mark.parametrize("case", SEED_CASES.values(), ids=SEED_CASES.keys())
