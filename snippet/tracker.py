@@ -66,6 +66,7 @@ class Tracker:
             attributes=cookie_attributes(secure=self.secure_cookie, in_iframe=boot.in_iframe),
         )
         self._held: list[dict[str, object]] = []
+        self._posted_may_store: bool | None = None
         self.delivery = Delivery(
             browser, run_task, app_id=boot.app_id, url=self._ingest_url(), warn=self.warn
         )
@@ -85,6 +86,7 @@ class Tracker:
         self.delivery.flush()
         self.delivery.publish_beacon()
         self._post_state()
+        self._post_storage()
         self.browser.post_to_page({"op": "ready"})
 
     def receive(self, message: Message) -> None:
@@ -302,6 +304,7 @@ class Tracker:
             self.delivery.add(record)
         self._held = []
         self._post_state()
+        self._post_storage()
 
     def _opt_out(self) -> None:
         self.consent.choice = "out"
@@ -310,6 +313,7 @@ class Tracker:
         self.event_props = {}
         self.cookies.expire(self.names.tracking())
         self._post_state()
+        self._post_storage()
 
     # -- cookies -----------------------------------------------------------------------------
 
@@ -429,6 +433,14 @@ class Tracker:
                 "opted_out": self.consent.opted_out,
             }
         )
+
+    def _post_storage(self) -> None:
+        """Tell the worker whether the page may keep things of ours beyond cookies (the boot
+        snapshot), at boot and whenever consent changes it."""
+        may_store = self.consent.allows_tracking
+        if may_store != self._posted_may_store:
+            self._posted_may_store = may_store
+            self.browser.post_to_page({"op": "storage", "may_store": may_store})
 
     def _ingest_url(self) -> str:
         server = self.boot.config.get("trackingServer")
