@@ -39,6 +39,7 @@ from snippet.redact import scrub_sensitive_numbers
 from snippet.session import Session, SessionClock, session_expired, session_properties
 from snippet.validate import Scalar, clean_properties
 
+LEAVING_KINDS = frozenset({"click", "submit"})  # interactions that often navigate away
 HELD_MAX_RECORDS = 1000  # records kept in memory while consent is pending
 
 
@@ -95,6 +96,8 @@ class Tracker:
         for record in message.records:
             self.handle(record)
         self._sync_cookies()
+        if any(isinstance(r, dict) and r.get("kind") in LEAVING_KINDS for r in message.records):
+            self.delivery.flush()  # a link click or a submit may unload the page: send now
         self.delivery.publish_beacon()
 
     def handle(self, record: object) -> None:

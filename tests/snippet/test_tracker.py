@@ -747,3 +747,19 @@ def test_seed_002_identity_cases(
         new["user_id"],
         new["session_id"],
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "sent_at_once"), [("click", True), ("submit", True), ("change", False)]
+)
+def test_clicks_and_submits_go_out_at_once_as_they_may_leave_the_page(
+    kind: str, sent_at_once: bool
+) -> None:
+    browser, receiver = started()
+    browser.advance(5)  # the boot batch is out and answered
+    before = len(browser.sent)
+    target = {"click": el("button", id="b"), "submit": el("form"), "change": el("select")}[kind]
+    receiver.receive(message(interaction(kind, target)))
+    assert (len(browser.sent) > before) is sent_at_once
+    browser.advance(1)
+    assert [e["type"] for e in browser.events()][-1] == kind
