@@ -165,8 +165,9 @@
   }
 
   var OPS = {
-    booted: function () {
+    booted: function (op) {
       pythonReady = true;
+      heap.bootMode = op.boot; // a diagnostic: "snapshot" or "fresh"
       var boot = {
         app_id: appId,
         config: plainArgs([heap.config || {}])[0],
@@ -255,6 +256,7 @@
     heap.loaded = true;
     heap.ready = false;
     heap.identity = null;
+    heap.bootMode = null;
     readIdCookie();
     METHODS.forEach(function (method) {
       heap[method] = guard(function () {

@@ -14,8 +14,9 @@ class PyodideBrowser:
     """Ops go to the loader with postMessage; batches go to the collector with fetch."""
 
     def post_to_page(self, op: Op) -> None:
-        """Post one op to the main thread as a JSON string."""
-        js.postMessage(json.dumps(op, separators=(",", ":")))
+        """Post one op to the main thread as a JSON string, through worker.mjs, which also acts
+        on the ops meant for it (`storage`)."""
+        js.footfallPostOp(op["op"], json.dumps(op, separators=(",", ":")))
 
     async def send(self, url: str, body: str) -> int:
         """POST text/plain without credentials (no CORS preflight); 0 when the network failed."""
