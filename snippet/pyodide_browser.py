@@ -9,6 +9,8 @@ from pyodide.ffi import to_js
 
 from snippet.browser import Op
 
+KEEPALIVE_MAX_BYTES = 60_000
+
 
 class PyodideBrowser:
     """Ops go to the loader with postMessage; batches go to the collector with fetch."""
@@ -27,6 +29,9 @@ class PyodideBrowser:
                     "headers": {"Content-Type": "text/plain;charset=UTF-8"},
                     "body": body,
                     "credentials": "omit",
+                    # Lets the request outlive the page, e.g. after a link click; browsers
+                    # refuse keepalive bodies over 64 KB.
+                    "keepalive": len(body.encode()) < KEEPALIVE_MAX_BYTES,
                 },
                 dict_converter=js.Object.fromEntries,
             )

@@ -81,3 +81,24 @@ def test_utm_parameters_become_campaign_properties(demo: Demo) -> None:
     assert pageview["properties"]["utm_campaign"] == "fall-sale"
     assert pageview["properties"]["utm_medium"] == "email"
     assert pageview["page"]["query"].startswith("?app=")
+
+
+def test_a_link_click_that_leaves_the_page_is_captured(demo: Demo) -> None:
+    # A real network: the next page takes 40 ms to arrive (loopback answers in ~1 ms, sooner than
+    # a worker can turn a click into an event; a click on an instant navigation can still be lost).
+    cdp = demo.page.context.new_cdp_session(demo.page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 40, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    for _ in range(3):  # a race with the page unloading would show up as a lost click
+        demo.open()
+        user_id = demo.page.evaluate("heap.userId")
+        demo.page.click("a.nav-signup")
+        demo.page.wait_for_url("**/form.html")
+    clicks = demo.events(lambda found: sum(e["type"] == "click" for e in found) >= 3)
+    links = [event for event in clicks if event["type"] == "click"]
+    assert len(links) == 3
+    assert all(event["target"]["href"] == "/demo/form.html" for event in links)
+    assert all(event["user_id"] == user_id for event in links)
