@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from collector.dashboard.chart import DAY_MS
-from tests.collector.wire import NOW_MS, batch, event, identify
+from tests.collector.wire import NOW_MS, batch, event, identify, page
 from tests.live_server import LiveServer, run_cli, start_server
 
 PASSWORD = "correct horse battery staple"
@@ -23,18 +23,6 @@ OLD = NOW_MS - 3 * DAY_MS  # inside the 7-day chart, outside the 24-hour one
 
 def target(hierarchy: str, text: str) -> dict[str, str]:
     return {"tag": "x", "id": "", "class": "", "text": text, "href": "", "hierarchy": hierarchy}
-
-
-def page(path: str) -> dict[str, str]:
-    return {
-        "url": f"https://shop.example.com{path}",
-        "domain": "shop.example.com",
-        "path": path,
-        "query": "",
-        "hash": "",
-        "title": "Shop",
-        "referrer": "",
-    }
 
 
 class Admin:
