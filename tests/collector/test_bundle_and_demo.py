@@ -1,0 +1,88 @@
+"""The tracker bundle and the demo site over real HTTP: MIME types, caching, gzip, CORS, and the
+install snippet in place."""
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import build
+from tests.live_server import LiveServer, start_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("bundle-server")
+    build.build(folder / "tracker", "lockfile")
+    with start_server(folder, "--demo", "--bundle-dir", str(folder / "tracker")) as live:
+        yield live
+
+
+def manifest(server: LiveServer) -> dict[str, str]:
+    answer = httpx.get(f"{server.url}/js/manifest.json")
+    assert answer.status_code == 200
+    return dict(answer.json())
+
+
+def test_the_loader_is_served_for_any_app_id_with_short_caching(server: LiveServer) -> None:
+    for app_id in ("demo", "1234567890", "unknown-app"):
+        answer = httpx.get(f"{server.url}/js/heap-{app_id}.js")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/javascript")
+        assert answer.headers["cache-control"] == "public, max-age=300"
+        assert answer.headers["access-control-allow-origin"] == "*"
+        assert "WORKER_PATH" in answer.text
+
+
+def test_hashed_files_are_immutable_and_gzipped_when_accepted(server: LiveServer) -> None:
+    files = manifest(server)
+    wasm = f"{server.url}/js/{files['runtime']}pyodide.asm.wasm"
+    zipped = httpx.get(wasm, headers={"Accept-Encoding": "gzip"})
+    assert zipped.status_code == 200
+    assert zipped.headers["content-type"] == "application/wasm"
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "immutable" in zipped.headers["cache-control"]
+    plain = httpx.get(wasm, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.content == plain.content  # httpx decodes the gzip variant
+    assert int(plain.headers["content-length"]) > int(zipped.headers["content-length"])
+    worker = httpx.get(f"{server.url}/js/{files['worker']}")
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert "immutable" in worker.headers["cache-control"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/js/../pyproject.toml", "/js/%2e%2e/%2e%2e/pyproject.toml", "/js/loader.js.gz", "/js/x"],
+)
+def test_nothing_outside_the_bundle_is_served(server: LiveServer, path: str) -> None:
+    answer = httpx.get(f"{server.url}{path}")
+    assert answer.status_code == 404
+    assert "[project]" not in answer.text
+
+
+def test_demo_pages_carry_heaps_snippet_pointed_at_this_server(server: LiveServer) -> None:
+    page = httpx.get(f"{server.url}/demo/")
+    assert page.status_code == 200
+    assert f'r.src="{server.url}/js/heap-"+e+".js"' in page.text
+    assert 'heap.load("demo");' in page.text
+    embedded = httpx.get(f"{server.url}/demo/airkit-app.html?app=shop-1").text
+    config = json.dumps({"secureCookie": True, "disableTextCapture": True})
+    assert f'heap.load("shop-1", {config});' in embedded
+    bare = httpx.get(f"{server.url}/demo/?tracker=off").text
+    assert "heap.load" not in bare and "heap-snippet" not in bare
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/demo/nope.html", 404), ("/demo/?app=bad%20id", 400), ("/demo/../pyproject.toml", 404)],
+)
+def test_bad_demo_requests_get_a_clear_answer(server: LiveServer, path: str, status: int) -> None:
+    assert httpx.get(f"{server.url}{path}").status_code == status
+
+
+def test_the_root_leads_to_the_demo(server: LiveServer) -> None:
+    answer = httpx.get(f"{server.url}/", follow_redirects=False)
+    assert answer.status_code in (302, 307)
+    assert answer.headers["location"].endswith("/demo/")

@@ -1,0 +1,57 @@
+"""build.py: the runtime is checked, the wheel is reproducible, a second run writes nothing."""
+
+import shutil
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+
+import build
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "tracker"
+    build.build(out, "lockfile")
+    return out
+
+
+def test_the_bundle_holds_runtime_wheel_worker_and_loader(bundle: Path) -> None:
+    manifest = (bundle / "manifest.json").read_text()
+    for name in build.RUNTIME_FILES:
+        assert (bundle / "runtime" / build.PYODIDE_VERSION / name).is_file()
+    assert (bundle / "runtime" / build.PYODIDE_VERSION / "pyodide.asm.wasm.gz").is_file()
+    loader = (bundle / "loader.js").read_text()
+    worker_path = loader.split('var WORKER_PATH = "')[1].split('"')[0]
+    assert worker_path.startswith("w/") and worker_path in manifest
+    worker = (bundle / worker_path).read_text()
+    assert "__" + "WHEEL_PATH__" not in worker and build.WHEEL_NAME in worker
+
+
+def test_a_second_run_with_nothing_changed_rewrites_nothing(bundle: Path) -> None:
+    before = {path: path.stat().st_mtime_ns for path in bundle.rglob("*")}
+    build.build(bundle, "lockfile")
+    after = {path: path.stat().st_mtime_ns for path in bundle.rglob("*")}
+    assert after == before
+
+
+def test_the_wheel_is_reproducible_and_holds_every_snippet_module() -> None:
+    first, second = build.build_wheel(), build.build_wheel()
+    assert first == second
+    names = zipfile.ZipFile(BytesIO(first)).namelist()
+    modules = {f"snippet/{path.name}" for path in (ROOT / "snippet").glob("*.py")}
+    assert modules <= set(names)
+    assert "footfall_snippet-0.1.0.dist-info/RECORD" in names
+    assert not any(name.endswith((".js", ".mjs")) for name in names)
+
+
+def test_a_runtime_file_that_does_not_match_its_sha256_stops_the_build(tmp_path: Path) -> None:
+    package = tmp_path / "pyodide"
+    shutil.copytree(ROOT / "node_modules" / "pyodide", package)
+    with (package / "python_stdlib.zip").open("ab") as stdlib:
+        stdlib.write(b"tampered")
+    with pytest.raises(SystemExit, match="does not match pyodide.sha256"):
+        build.verify_runtime(package)
