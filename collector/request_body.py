@@ -1,6 +1,7 @@
 """Reading a request body safely: a size cap after decompression, gzip, strict JSON, JSON errors."""
 
 import json
+import re
 import zlib
 from typing import Any
 
@@ -8,6 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 GZIP_MAGIC = b"\x1f\x8b"
+# A surrogate escape in the text; JSON.stringify writes lone ones (say a title cut mid-emoji),
+# which SQLite cannot store as UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BadInput(Exception):
@@ -75,9 +80,26 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise BadInput(400, f"body is not UTF-8: {error}") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         raise BadInput(400, f"body is not valid JSON: {error}") from None
+    if not _SURROGATE_ESCAPE.search(text):
+        return value
+    try:
+        return _replace_lone_surrogates(value)
+    except RecursionError:
+        raise BadInput(400, "body is not valid JSON: nested too deeply") from None
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    """The value with every lone surrogate (in strings and keys) turned into U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _refuse_constant(name: str) -> None:

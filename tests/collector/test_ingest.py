@@ -119,6 +119,21 @@ def test_a_partly_bad_batch_keeps_its_good_records(server: LiveServer, app_id: s
     ]
 
 
+def test_lone_surrogates_become_replacement_characters(server: LiveServer, app_id: str) -> None:
+    # JSON.stringify writes a lone surrogate (a title cut mid-emoji) as an escape; json.dumps too.
+    cut = event(
+        "1005", "custom", name="Buy \ud83d", properties={"t\udc00": "x\ud800"}, page=wire_page()
+    )
+    cut["page"]["title"] = "Shoes \ud83d"
+    answer = post(server, batch(app_id, cut))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 1
+    [row] = [r for r in events_of(server, app_id) if r["event_id"] == cut["event_id"]]
+    assert row["name"] == "Buy \ufffd"
+    assert row["properties"] == {"t\ufffd": "x\ufffd"}
+    assert row["page"]["title"] == "Shoes \ufffd"
+
+
 def stored_sessions(server: LiveServer, *event_ids: str) -> list[dict | None]:
     with closing(sqlite3.connect(server.db_path)) as conn:
         found = dict(conn.execute("SELECT event_id, session FROM events").fetchall())
