@@ -30,7 +30,7 @@ def session_is_valid(value: str | None, secret: bytes, password: str, now_ms: in
     if not expires.isdigit() or int(expires) <= now_ms:
         return False
     expected = _sign(secret, f"session|{expires}|{_digest(password).hex()}")
-    return hmac.compare_digest(signature, expected)
+    return _same(signature, expected)
 
 
 def new_csrf_nonce() -> str:
@@ -51,7 +51,15 @@ def csrf_is_valid(secret: bytes, nonce: str | None, token: str | None) -> bool:
     """Whether a posted form's token matches the browser's CSRF cookie."""
     if not nonce or not token:
         return False
-    return hmac.compare_digest(token, csrf_token(secret, nonce))
+    return _same(token, csrf_token(secret, nonce))
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality that also takes non-ASCII input (a forged cookie or form field),
+    which compare_digest refuses for str with a TypeError."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def _sign(secret: bytes, message: str) -> str:

@@ -27,6 +27,7 @@ def test_a_fresh_session_is_valid_until_it_expires() -> None:
         (lambda s: s.split(".")[0], SECRET, "pw"),
         (lambda s: "", SECRET, "pw"),
         (lambda s: "abc.def", SECRET, "pw"),
+        (lambda s: s.split(".")[0] + ".\u00e9" * 64, SECRET, "pw"),  # a cookie is latin-1 text
     ],
 )
 def test_sessions_that_were_not_issued_for_this_secret_and_password_fail(
@@ -57,3 +58,4 @@ def test_csrf_token_belongs_to_one_cookie_and_one_secret() -> None:
     assert not auth.csrf_is_valid(SECRET, nonce, None)
     assert not auth.csrf_is_valid(SECRET, None, token)
     assert not auth.csrf_is_valid(SECRET, nonce, nonce)
+    assert not auth.csrf_is_valid(SECRET, nonce, "\u00e9" * 64)
