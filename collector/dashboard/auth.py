@@ -27,7 +27,9 @@ def new_session(secret: bytes, password: str, now_ms: int) -> str:
 def session_is_valid(value: str | None, secret: bytes, password: str, now_ms: int) -> bool:
     """Whether a session cookie was signed by us for this password and has not expired."""
     expires, _, signature = (value or "").partition(".")
-    if not expires.isdigit() or int(expires) <= now_ms:
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 18):
+        return False  # "²" is a digit to isdigit but not to int(); 5000 digits are too many
+    if int(expires) <= now_ms:
         return False
     expected = _sign(secret, f"session|{expires}|{_digest(password).hex()}")
     return _same(signature, expected)

@@ -520,7 +520,15 @@ def _bad_request(message: str) -> Response:
 
 
 def _page_number(text: str) -> int | None:
-    return int(text) if text.isdigit() and int(text) >= 1 else None
+    if not _is_whole_number(text, max_digits=9):  # keeps the SQL offset a 64-bit integer
+        return None
+    return int(text) if int(text) >= 1 else None
+
+
+def _is_whole_number(text: str, *, max_digits: int) -> bool:
+    """ASCII digits only (str.isdigit also takes "²", which int() refuses), and few enough
+    that SQLite can bind the number."""
+    return text.isascii() and text.isdigit() and len(text) <= max_digits
 
 
 def _cursor(text: str) -> tuple[int, str] | None:
@@ -528,7 +536,7 @@ def _cursor(text: str) -> tuple[int, str] | None:
     if not text:
         return None
     time_text, _, event_id = text.partition(":")
-    if not time_text.isdigit() or not event_id:
+    if not _is_whole_number(time_text, max_digits=18) or not event_id:
         raise ValueError("before must look like <time>:<event_id>")
     return int(time_text), event_id
 

@@ -28,6 +28,8 @@ def test_a_fresh_session_is_valid_until_it_expires() -> None:
         (lambda s: "", SECRET, "pw"),
         (lambda s: "abc.def", SECRET, "pw"),
         (lambda s: s.split(".")[0] + ".\u00e9" * 64, SECRET, "pw"),  # a cookie is latin-1 text
+        (lambda s: "\u00b2." + s.split(".")[1], SECRET, "pw"),  # "²".isdigit() is True
+        (lambda s: "9" * 5000 + "." + s.split(".")[1], SECRET, "pw"),  # past int()'s digit limit
     ],
 )
 def test_sessions_that_were_not_issued_for_this_secret_and_password_fail(

@@ -320,6 +320,9 @@ def test_the_live_poll_returns_only_rows_and_sees_new_events(
         ({"type": "hover"}, "type must be one of"),
         ({"before": "yesterday"}, "before must look like"),
         ({"before": "123:"}, "before must look like"),
+        ({"before": "\u00b2:x"}, "before must look like"),  # "²".isdigit() is True
+        ({"before": "9" * 25 + ":x"}, "before must look like"),  # no SQLite integer
+        ({"before": "9" * 5000 + ":x"}, "before must look like"),  # past int()'s digit limit
     ],
 )
 def test_bad_event_filters_get_a_clear_error(
@@ -365,8 +368,11 @@ def test_users_search(admin: Admin, q: str, expected: list[str]) -> None:
     assert re.findall(r'<td class="mono">(\w+)</td>', answer.text) == expected
 
 
-def test_bad_users_page_number_gets_a_clear_error(admin: Admin) -> None:
-    answer = admin.get("/users", app="shop", page="0")
+@pytest.mark.parametrize(
+    "number", ["0", "\u00b2", "9" * 25, "9" * 5000], ids=["zero", "superscript", "25", "5000"]
+)
+def test_bad_users_page_number_gets_a_clear_error(admin: Admin, number: str) -> None:
+    answer = admin.get("/users", app="shop", page=number)
     assert answer.status_code == 400 and "page must be a whole number" in answer.text
 
 
