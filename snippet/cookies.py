@@ -13,6 +13,10 @@ from snippet.session import SESSION_TIMEOUT_MS
 
 TRACKER_VERSION = "4.0"
 COOKIE_BUDGET_BYTES = 4000  # Heap's 4 KB per domain, with room for the attributes
+# `_hp2_ses_props` at most: a long landing URL or title must neither pass a browser's 4 KB per
+# cookie (the write would be dropped and the session lost) nor crowd out event properties.
+SESSION_PROPS_MAX_BYTES = 1024
+_SESSION_PROPS_CUT_ORDER = ("t", "r", "g", "q", "h")  # the query holds the landing UTM: late
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -186,8 +190,9 @@ def read_id_cookie(raw: str | None) -> IdCookie | None:
 
 def session_props_value(last_activity_ms: float, landing: PageParts) -> dict[str, object]:
     """`_hp2_ses_props`: last activity and the landing page's domain, path, query, hash, title,
-    referrer."""
-    return {
+    referrer; title first, then referrer, hash, query and path are cut to fit
+    SESSION_PROPS_MAX_BYTES once encoded."""
+    value: dict[str, object] = {
         "ts": int(last_activity_ms),
         "d": landing.domain,
         "h": landing.path,
@@ -196,6 +201,13 @@ def session_props_value(last_activity_ms: float, landing: PageParts) -> dict[str
         "t": landing.title,
         "r": landing.referrer,
     }
+    for key in _SESSION_PROPS_CUT_ORDER:
+        excess = len(encode_cookie_value(value)) - SESSION_PROPS_MAX_BYTES
+        if excess <= 0:
+            break
+        text = str(value[key])
+        value[key] = text[: max(0, len(text) - excess)]  # a character encodes to 1 byte or more
+    return value
 
 
 def read_session_props(raw: str | None, protocol: str) -> tuple[float, PageParts] | None:

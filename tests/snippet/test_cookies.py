@@ -6,6 +6,7 @@ from urllib.parse import unquote
 import pytest
 
 from snippet.cookies import (
+    SESSION_PROPS_MAX_BYTES,
     IdCookie,
     cookie_assignment,
     cookie_attributes,
@@ -134,6 +135,25 @@ def test_session_props_hold_the_landing_page_and_last_activity() -> None:
         "r": "https://search.example/",
     }
     assert read_session_props(encode_cookie_value(value), "https:") == (1702907773597.0, landing)
+
+
+def test_session_props_of_a_long_landing_page_fit_by_cutting_title_and_referrer_first() -> None:
+    query = "?utm_source=news&q=" + "x" * 600
+    landing = PageParts(
+        url="https://shop.example.com/a" + query,
+        domain="shop.example.com",
+        path="/a",
+        query=query,
+        title="\u041a\u0430\u0442\u0430\u043b\u043e\u0433 " * 200,  # 9 bytes a letter
+        referrer="https://search.example/?q=" + "y" * 2000,
+    )
+    value = session_props_value(1702907773597.0, landing)
+    assert len(encode_cookie_value(value)) <= SESSION_PROPS_MAX_BYTES
+    assert (value["d"], value["h"], value["q"], value["t"]) == ("shop.example.com", "/a", query, "")
+    assert str(value["r"]).startswith("https://search.example/?q=yyy")
+    huge_query = session_props_value(1.0, PageParts(path="/p", query="?" + "z" * 5000))
+    assert len(encode_cookie_value(huge_query)) == SESSION_PROPS_MAX_BYTES
+    assert huge_query["h"] == "/p" and str(huge_query["q"]).startswith("?zzz")
 
 
 def test_numbers_in_a_stored_landing_page_are_scrubbed() -> None:
