@@ -56,6 +56,7 @@ class Tracker:
         self.consent = Consent(require_consent=bool(config.get("requireConsent")))
         self.user_id = new_numeric_id()
         self.identity: str | None = None
+        self._identity_sent: str | None = None  # the identity this page told the collector
         self.pageview_id = new_numeric_id()
         self.clock = SessionClock()
         self.page: PageParts | None = None
@@ -225,11 +226,13 @@ class Tracker:
         if not checked.ok:
             return
         change = api.identify_change(self.identity, checked.value)
-        if change == "same":
+        if change == "same" and self._identity_sent == checked.value:
             return
+        # The same identity is still told once per page when it came from a cookie: Heap's own
+        # (after a switch to Footfall) or one whose identify never reached the collector.
         if change == "switch":  # seed 002: identified → different identity is a new user
             self._become_new_user(time)
-        self.identity = checked.value
+        self.identity = self._identity_sent = checked.value
         self._deliver(
             {
                 "kind": "identify",

@@ -161,6 +161,22 @@ def test_the_same_identity_again_is_a_no_op() -> None:
     assert [r["kind"] for r in flushed(browser)].count("identify") == 1
 
 
+def test_an_identity_adopted_from_heaps_cookie_is_told_to_the_collector_once() -> None:
+    # After a switch from Heap, the collector has never heard of the cookie's identity.
+    identified = encode_cookie_value(
+        {**json.loads(unquote(HEAP_ID)), "identity": "alice", "identityField": None}
+    )
+    browser, receiver = started(
+        [navigate(), call("identify", "alice")], cookies=f"_hp2_id.123={identified}"
+    )
+    receiver.receive(message(call("identify", "alice"), call("track", "After")))
+    records = flushed(browser)
+    identifies = [(r["user_id"], r["identity"]) for r in records if r["kind"] == "identify"]
+    assert identifies == [("7035907387929425", "alice")]
+    assert {r["user_id"] for r in records} == {"7035907387929425"}
+    assert browser.state()["identity"] == "alice"
+
+
 def test_identified_to_a_different_identity_is_a_new_user_and_session() -> None:
     browser, receiver = started([navigate(), call("identify", "kate")])
     kate = browser.state()
