@@ -6,6 +6,7 @@ served with Heap's v4 stub there, pointed at this server. `?app=ID` picks the ap
 without the snippet, for benchmarks that compare the page with and without it.
 """
 
+import html
 import json
 import re
 from pathlib import Path
@@ -48,7 +49,9 @@ def demo_routes(site_dir: Path) -> list[BaseRoute]:
         name = request.path_params.get("page") or "index.html"
         path = (root / name).resolve()
         if root not in path.parents or path.suffix != ".html" or not path.is_file():
-            return HTMLResponse(f"<h1>No demo page {name!r}</h1>", status_code=404)
+            # The name comes from the URL: escaped, or a link could run script on the dashboard's
+            # origin.
+            return HTMLResponse(f"<h1>No demo page {html.escape(repr(name))}</h1>", 404)
         app_id = request.query_params.get("app", DEMO_APP_ID)
         if not APP_ID_PATTERN.match(app_id):
             return HTMLResponse("<h1>app must be letters, digits, - or _</h1>", status_code=400)
@@ -62,8 +65,8 @@ def demo_routes(site_dir: Path) -> list[BaseRoute]:
             config = json.loads(match.group(1)) if match.group(1) else None
             return install_snippet(server, app_id, config)
 
-        html = SNIPPET_MARKER.sub(snippet, path.read_text())
-        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        body = SNIPPET_MARKER.sub(snippet, path.read_text())
+        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/demo/")

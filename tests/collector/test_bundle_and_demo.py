@@ -82,6 +82,13 @@ def test_bad_demo_requests_get_a_clear_answer(server: LiveServer, path: str, sta
     assert httpx.get(f"{server.url}{path}").status_code == status
 
 
+def test_a_missing_page_name_is_not_reflected_as_html(server: LiveServer) -> None:
+    # The dashboard shares this origin: a reflected tag would run with the admin's session.
+    answer = httpx.get(f"{server.url}/demo/%3Cimg%20src=x%20onerror=alert(1)%3E")
+    assert answer.status_code == 404
+    assert "<img" not in answer.text and "&lt;img src=x onerror=alert(1)&gt;" in answer.text
+
+
 def test_the_root_leads_to_the_demo(server: LiveServer) -> None:
     answer = httpx.get(f"{server.url}/", follow_redirects=False)
     assert answer.status_code in (302, 307)
