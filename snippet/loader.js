@@ -258,14 +258,18 @@
     heap.identity = null;
     heap.bootMode = null;
     readIdCookie();
+    var api = {}; // ours, kept apart: a second snippet replaces heap.track etc. with stubs
     METHODS.forEach(function (method) {
-      heap[method] = guard(function () {
+      api[method] = heap[method] = guard(function () {
         call(method, arguments);
       });
     });
     heap.push = guard(function (item) {
-      if (item && item.length && typeof heap[item[0]] === "function") {
-        heap[item[0]].apply(heap, Array.prototype.slice.call(item, 1));
+      if (!item || !item.length) return;
+      // A second snippet's stubs push here; calling heap[method] again would loop forever.
+      var fn = api.hasOwnProperty(item[0]) ? api[item[0]] : heap[item[0]];
+      if (typeof fn === "function" && fn !== heap.push) {
+        fn.apply(heap, Array.prototype.slice.call(item, 1));
       }
     });
     heap.load = guard(function () {

@@ -6,6 +6,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser
 
+from collector.demo_site import install_snippet
 from tests.browser.conftest import Demo, of_type
 
 pytestmark = pytest.mark.browser
@@ -140,6 +141,21 @@ def test_invalid_calls_warn_once_and_never_throw(demo: Demo) -> None:
     assert any("255" in text for text in footfall)
     assert any("user_id" in text for text in footfall)
     assert len(footfall) >= 5
+    assert errors == []
+
+
+def test_a_second_snippet_is_harmless(demo: Demo) -> None:
+    # Heap's stub, run again, replaces heap.track & co. with functions that call heap.push.
+    errors: list[str] = []
+    demo.page.on("pageerror", lambda error: errors.append(str(error)))
+    demo.open()
+    stub = install_snippet(demo.server.url, demo.app_id)
+    body = stub.removeprefix('<script type="text/javascript">').removesuffix("</script>")
+    demo.page.evaluate(f"() => {{ {body} }}")
+    demo.page.evaluate("heap.track('After a second snippet', {n: 2})")
+    events = demo.events(lambda found: any(e["name"] == "After a second snippet" for e in found))
+    after = [event for event in events if event["name"] == "After a second snippet"]
+    assert [event["properties"] for event in after] == [{"n": 2}]
     assert errors == []
 
 
