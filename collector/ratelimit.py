@@ -20,10 +20,12 @@ class RateLimiter:
         # key -> (at, units) per request, oldest first
         self._logs: dict[Hashable, deque[tuple[float, int]]] = {}
         self._used: dict[Hashable, int] = {}
+        self._swept_at = -math.inf
 
     def wait_for(self, costs: Costs) -> float | None:
         """Seconds until every key has room for its cost (inf if never); None if it has now."""
         now = self._clock()
+        self._sweep(now)
         waits = [self._wait(key, cost, now) for key, cost in costs.items()]
         known = [wait for wait in waits if wait is not None]
         return max(known) if known else None
@@ -47,6 +49,15 @@ class RateLimiter:
             if excess <= 0:
                 return at + self.window_s - now
         raise AssertionError("unreachable: the log holds every used unit")
+
+    def _sweep(self, now: float) -> None:
+        """Once a window, forget every idle key, also those never asked about again (each
+        identity ever seen would otherwise stay in memory for the life of the process)."""
+        if now - self._swept_at < self.window_s:
+            return
+        self._swept_at = now
+        for key in list(self._logs):
+            self._expire(key, now)
 
     def _expire(self, key: Hashable, now: float) -> deque[tuple[float, int]]:
         log = self._logs.get(key)

@@ -51,6 +51,16 @@ def test_keys_are_independent_and_idle_keys_are_forgotten() -> None:
     assert limiter._logs == {}  # noqa: SLF001 - memory is what this checks
 
 
+def test_keys_never_asked_about_again_are_forgotten_too() -> None:
+    clock = Clock()
+    limiter = RateLimiter(1, 30, clock)
+    for visitor in range(100):
+        limiter.spend({f"visitor {visitor}": 1})
+    clock.now += 31
+    assert limiter.wait_for({"someone else": 1}) is None
+    assert limiter._logs == {}  # noqa: SLF001 - memory is what this checks
+
+
 def test_take_all_spends_nothing_when_one_limit_refuses() -> None:
     clock = Clock()
     per_identity, per_app = RateLimiter(5, 60, clock), RateLimiter(6, 60, clock)
