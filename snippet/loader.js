@@ -8,6 +8,7 @@
   var DETAIL_MAX = 8; // elements that carry text and cursor
   var ATTR_MAX = 1024;
   var TEXT_MAX = 2048;
+  var BUFFER_MAX = 1000; // records kept while Python starts (it may never: CSP, no WebAssembly)
   var REDACT_TEXT = "data-heap-redact-text";
   var METHODS = [
     "track", "identify", "resetIdentity", "addUserProperties", "addEventProperties",
@@ -53,7 +54,8 @@
   function record(rec) {
     rec.time = Date.now();
     if (!pythonReady) {
-      buffered.push(rec);
+      if (buffered.length < BUFFER_MAX) buffered.push(rec);
+      else warnOnce("the tracker has not started; what happens on this page is not kept");
       return;
     }
     outbox.push(rec);

@@ -159,6 +159,19 @@ def test_a_second_snippet_is_harmless(demo: Demo) -> None:
     assert errors == []
 
 
+def test_a_tracker_that_never_starts_keeps_a_bounded_buffer(demo: Demo) -> None:
+    # The worker cannot load (say a CSP forbids it): the loader must not hoard the page's records.
+    warnings: list[str] = []
+    demo.page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    demo.page.route("**/js/w/**", lambda route: route.abort())
+    demo.open(wait_ready=False)
+    demo.page.wait_for_function("heap.loaded === true")
+    demo.page.evaluate("() => { for (let i = 0; i < 1500; i++) heap.track('Early ' + i); }")
+    demo.page.wait_for_timeout(300)  # Playwright delivers console events while it is called
+    assert any("has not started" in text for text in warnings)
+    assert demo.page.evaluate("heap.ready") is False
+
+
 def test_a_visitor_with_heaps_cookie_keeps_their_user_id(demo: Demo) -> None:
     heap_cookie = (
         '{"userId":"7035907387929425","pageviewId":"3533035492830499",'
