@@ -8,6 +8,7 @@
   var DETAIL_MAX = 8; // elements that carry text and cursor
   var ATTR_MAX = 1024;
   var TEXT_MAX = 2048;
+  var DEPTH_MAX = 64; // nesting of a call's arguments
   var BUFFER_MAX = 1000; // records kept while Python starts (it may never: CSP, no WebAssembly)
   var REDACT_TEXT = "data-heap-redact-text";
   var METHODS = [
@@ -76,12 +77,26 @@
     var out = [];
     for (var i = 0; i < args.length; i++) {
       try {
-        out.push(args[i] === undefined ? null : JSON.parse(JSON.stringify(args[i])));
+        var copy = JSON.stringify(args[i], depthLimited());
+        out.push(copy === undefined ? null : JSON.parse(copy));
       } catch (error) {
         out.push(String(args[i]));
       }
     }
     return out;
+  }
+
+  // A JSON.stringify replacer that cuts objects nested past DEPTH_MAX: Python's recursion limit
+  // stops data nested thousands deep, losing the record (or, in its JSON parser, the message).
+  function depthLimited() {
+    var depths = new WeakMap();
+    return function (key, value) {
+      if (value === null || typeof value !== "object") return value;
+      var depth = (depths.get(this) || 0) + 1; // `this` is the object holding `value`
+      if (depth > DEPTH_MAX) return "[nested too deeply]";
+      depths.set(value, depth);
+      return value;
+    };
   }
 
   function call(method, args) {

@@ -110,6 +110,17 @@ def test_calls_queued_before_load_replay_with_identity_first(demo: Demo) -> None
     assert demo.page.evaluate("heap.identity") == "queued@example.com"
 
 
+def test_a_deeply_nested_queued_call_costs_nothing_else(demo: Demo) -> None:
+    # One call's properties nested thousands deep ride in the boot message with every record.
+    demo.page.add_init_script(
+        """let deep = {}; for (let i = 0; i < 3000; i++) deep = {d: deep};
+        window.heap = [['track', 'Deep', deep], ['track', 'Queued after it']];"""
+    )
+    demo.open()
+    events = demo.events(lambda found: any(e["name"] == "Queued after it" for e in found))
+    assert {"pageview", "Deep", "Queued after it"} <= {event["name"] for event in events}
+
+
 def test_invalid_calls_warn_once_and_never_throw(demo: Demo) -> None:
     warnings: list[str] = []
     errors: list[str] = []
