@@ -89,7 +89,8 @@ def redact_target_text(chain: list[Element], *, disable_text_capture: bool) -> s
     if disable_text_capture or any(_marks_text_redacted(element) for element in chain):
         return ""
     target = chain[0]
-    if is_sensitive_field(target) or is_editable(target):
+    # Inside a contenteditable (a rich-text editor), even a link's text is what the visitor typed.
+    if is_sensitive_field(target) or any(is_editable(element) for element in chain):
         return ""
     visible = "".join(text for text, under_marker in target.text if not under_marker)
     return " ".join(scrub_sensitive_numbers(visible).split())[:TEXT_MAX].rstrip()

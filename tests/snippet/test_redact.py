@@ -118,6 +118,16 @@ def text_of(*segments: tuple[str, bool], tag: str = "button", **attrs: str) -> E
         ([text_of(("typed", False), tag="textarea")], False, ""),
         ([text_of(("x", False), tag="select")], False, ""),
         ([text_of(("x", False), tag="div", contenteditable="")], False, ""),
+        (  # a link the visitor typed into a rich-text editor is their text too
+            [text_of(("typed", False), tag="a"), Element("div", {"contenteditable": "true"})],
+            False,
+            "",
+        ),
+        (
+            [text_of(("Buy", False), tag="a"), Element("div", {"contenteditable": "false"})],
+            False,
+            "Buy",
+        ),
         ([text_of(("Pay 4111 1111 1111 1111 now", False))], False, "Pay now"),
         ([text_of(("w " * 2000, False))], False, ("w " * 512).strip()),
     ],
