@@ -142,7 +142,7 @@ def decode_cookie_value(text: str | None) -> object:
         return None
     try:
         return json.loads(unquote(text))
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[…" thousands deep passes the parser's limit
         return None
 
 

@@ -177,6 +177,13 @@ def test_an_identity_adopted_from_heaps_cookie_is_told_to_the_collector_once() -
     assert browser.state()["identity"] == "alice"
 
 
+@pytest.mark.parametrize("name", ["_hp2_id.123", "_hp2_ses_props.123", "_hp2_props.123"])
+def test_a_cookie_nested_past_the_json_parsers_limit_is_ignored(name: str) -> None:
+    jar = {"_hp2_id.123": HEAP_ID, name: "%5B" * 3000}  # ses_props is read with an id only
+    browser, _ = started(cookies="; ".join(f"{key}={value}" for key, value in jar.items()))
+    assert [e["type"] for e in flushed(browser)] == ["pageview"]
+
+
 def test_identified_to_a_different_identity_is_a_new_user_and_session() -> None:
     browser, receiver = started([navigate(), call("identify", "kate")])
     kate = browser.state()
