@@ -108,7 +108,7 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and text that is not ASCII
         return None
     user, colon, password = decoded.partition(":")
     return (user, password) if colon and user else None

@@ -113,13 +113,13 @@ def test_deleting_by_a_merged_user_id_deletes_the_person(
 
 @pytest.mark.parametrize(
     "auth",
-    [None, ("nope", "x"), ("APP", "wrong-key"), "Basic !!!", "Bearer abc"],
+    [None, ("nope", "x"), ("APP", "wrong-key"), "Basic !!!", "Bearer abc", b"Basic \xe9\xe9"],
 )
 def test_auth_token_refuses_bad_credentials(server: LiveServer, app: dict, auth: object) -> None:
     kwargs: dict = {}
     if isinstance(auth, tuple):
         kwargs["auth"] = (app["app_id"] if auth[0] == "APP" else auth[0], auth[1])
-    elif isinstance(auth, str):
+    elif isinstance(auth, str | bytes):  # bytes: a header's latin-1 text, not base64
         kwargs["headers"] = {"authorization": auth}
     answer = httpx.post(server.url + f"{V0}/auth_token", **kwargs)
     assert answer.status_code == 401
