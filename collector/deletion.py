@@ -6,7 +6,6 @@ their events.
 """
 
 import base64
-import binascii
 import hmac
 from typing import Any
 
