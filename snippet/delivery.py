@@ -15,6 +15,8 @@ FLUSH_DELAY_S = 1.0
 MAX_TRIES = 8
 BACKOFF_MAX_S = 60.0
 BEACON_MAX_BYTES = 60_000
+# A request body stays under the collector's 5 MiB cap, over which it refuses the whole batch.
+BATCH_MAX_BYTES = 4_000_000
 
 RunTask = Callable[[Coroutine[Any, Any, None]], object]
 
@@ -90,7 +92,11 @@ class Delivery:
     def add(self, record: dict[str, object]) -> None:
         """Queue one wire record; it goes out with the next batch."""
         text = js_json(record)
-        self.unsent.append(Pending(str(record["event_id"]), text, len(text.encode())))
+        size = len(text.encode())
+        if size > BATCH_MAX_BYTES:
+            self._warn(f"dropped a record of {size} bytes; a request takes {BATCH_MAX_BYTES}")
+            return
+        self.unsent.append(Pending(str(record["event_id"]), text, size))
         self._beacon_stale = True  # published by publish_beacon(), once per loader message
         if self._in_flight or self._backing_off:
             return
@@ -107,9 +113,20 @@ class Delivery:
         self._backing_off = False
         if self._in_flight or not self.unsent:
             return
-        batch = self.unsent[:BATCH_MAX_RECORDS]
+        batch = self._next_batch()
         self._in_flight = True
         self._run_task(self._send(batch))
+
+    def _next_batch(self) -> list[Pending]:
+        """The oldest records, at most BATCH_MAX_RECORDS of them and BATCH_MAX_BYTES together."""
+        batch: list[Pending] = []
+        size = 0
+        for pending in self.unsent[:BATCH_MAX_RECORDS]:
+            if batch and size + pending.size > BATCH_MAX_BYTES:
+                break
+            batch.append(pending)
+            size += pending.size
+        return batch
 
     def drop_all(self) -> None:
         """Forget every unsent record (opt-out)."""

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from snippet.delivery import (
+    BATCH_MAX_BYTES,
     BATCH_MAX_RECORDS,
     BEACON_MAX_BYTES,
     MAX_TRIES,
@@ -99,6 +100,20 @@ def test_flush_after_one_second_or_at_fifty() -> None:
     for n in range(3, 3 + BATCH_MAX_RECORDS):
         delivery.add(record(n))
     assert len(browser.sent) == 2 and len(sent_ids(browser)[1]) == BATCH_MAX_RECORDS
+
+
+def test_batches_stay_under_the_collectors_body_cap() -> None:
+    # Over its cap the collector answers 413 and the whole batch would be lost.
+    browser = FakeBrowser()
+    delivery, warnings = make(browser)
+    delivery.add({**record(1), "blob": "x" * BATCH_MAX_BYTES})  # fits no request: dropped
+    for n in (2, 3, 4):
+        delivery.add({**record(n), "blob": "x" * (BATCH_MAX_BYTES // 3)})
+    delivery.add(record(5))
+    browser.advance(10)
+    assert sent_ids(browser) == [["002", "003"], ["004", "005"]]
+    assert all(len(body.encode()) < BATCH_MAX_BYTES + 1000 for _, body in browser.sent)
+    assert [w for w in warnings if "dropped a record of" in w]
 
 
 def test_one_request_in_flight_and_the_rest_follow_in_order() -> None:
