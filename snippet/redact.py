@@ -61,13 +61,19 @@ def is_sensitive_field(element: Element) -> bool:
 
 def redact_chain(chain: list[Element]) -> list[Element]:
     """The chain (target first) with only what may leave the page: no values, no attributes
-    named by `data-heap-redact-attributes` on the element or above, sensitive fields bare."""
+    named by `data-heap-redact-attributes` on the element or above, sensitive fields and
+    what lies inside a contenteditable bare."""
     redacted_names: set[str] = set()
     kept: list[Element] = []
+    inside_editable = False  # what lies inside a contenteditable, the visitor wrote: bare tags
     for element in reversed(chain):  # outermost first, so a marker covers what lies below it
         marker = element.attrs.get("data-heap-redact-attributes", "")
         redacted_names |= {name.strip().lower() for name in marker.split(",") if name.strip()}
-        kept.append(_redact_element(element, redacted_names))
+        if inside_editable:
+            kept.append(Element(tag=element.tag))
+        else:
+            kept.append(_redact_element(element, redacted_names))
+        inside_editable = inside_editable or is_editable(element)
     return kept[::-1]
 
 

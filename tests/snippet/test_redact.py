@@ -98,6 +98,13 @@ def test_redact_attributes_strips_names_on_the_marked_element_and_below() -> Non
     assert redacted[3].attrs == {"title": "kept", "id": "kept"}
 
 
+def test_what_lies_inside_a_contenteditable_keeps_only_its_tag() -> None:
+    # A link typed into a rich-text editor: its href and classes are the visitor's too.
+    typed = Element("a", {"href": "https://typed.example/private", "class": "mention"})
+    editor = Element("div", {"contenteditable": "true", "id": "editor"})
+    assert redact_chain([typed, Element("b"), editor]) == [Element("a"), Element("b"), editor]
+
+
 def text_of(*segments: tuple[str, bool], tag: str = "button", **attrs: str) -> Element:
     return Element(tag, attrs, list(segments))
 
