@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from collector.bots import is_bot
 from collector.clock import time_problem
-from collector.request_body import BadInput, error_response, read_json
+from collector.request_body import BadInput, app_id_of, error_response, read_json
 from collector.settings import Settings
 from collector.storage.base import (
     Identify,
@@ -124,9 +124,7 @@ def parse_batch(body: Any) -> Batch:
     """The batch's app and records; BadInput when the body as a whole is unusable."""
     if not isinstance(body, dict):
         raise BadInput(400, "body must be a JSON object with app_id and records")
-    app_id = normalize_identity(body.get("app_id"))
-    if not app_id:
-        raise BadInput(400, "app_id is missing; it must be a string or a number")
+    app_id = app_id_of(body)
     records = body.get("records")
     if not isinstance(records, list):
         raise BadInput(400, "records must be an array")

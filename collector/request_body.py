@@ -8,6 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from snippet.validate import normalize_identity
+
 GZIP_MAGIC = b"\x1f\x8b"
 # A surrogate escape in the text; JSON.stringify writes lone ones (say a title cut mid-emoji),
 # which SQLite cannot store as UTF-8.
@@ -89,6 +91,14 @@ def parse_json(body: bytes) -> Any:
         return _replace_lone_surrogates(value)
     except RecursionError:
         raise BadInput(400, "body is not valid JSON: nested too deeply") from None
+
+
+def app_id_of(body: dict[str, Any]) -> str:
+    """The body's `app_id` (a string or a number, as Heap's are); BadInput when it has none."""
+    app_id = normalize_identity(body.get("app_id"))
+    if not app_id:
+        raise BadInput(400, "app_id is missing; it must be a string or a number")
+    return app_id
 
 
 def _replace_lone_surrogates(value: Any) -> Any:

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from collector.clock import now_ms, time_problem
 from collector.ratelimit import Costs, RateLimiter, retry_after_header, take_all
-from collector.request_body import BadInput, error_response, read_json
+from collector.request_body import BadInput, app_id_of, error_response, read_json
 from collector.settings import Settings
 from collector.storage.base import (
     Identify,
@@ -194,9 +194,7 @@ def _app_and_items(body: Any, items_key: str) -> tuple[str, list[Any]]:
     """The app and the calls of a single (the body itself) or bulk (`items_key` array) request."""
     if not isinstance(body, dict):
         raise BadInput(400, "body must be a JSON object")
-    app_id = normalize_identity(body.get("app_id"))
-    if not app_id:
-        raise BadInput(400, "app_id is missing; it must be a string or a number")
+    app_id = app_id_of(body)
     if not items_key or items_key not in body:
         return app_id, [body]
     items = body[items_key]
