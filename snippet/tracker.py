@@ -80,6 +80,11 @@ class Tracker:
         jar = parse_document_cookie(message.cookies)
         self.cookies.saw(jar)
         self._adopt_cookies(jar)
+        # A new session of a visitor the cookie calls identified, maybe by Heap, whose
+        # identities the collector never saw: tell it once, even if the page never does.
+        new_session = self.clock.session is None
+        if self.identity is not None and new_session and api.check_identify([self.identity]).ok:
+            self._send_identify(self.browser.now_ms())
         if self._cookie_values():
             self.cookies.probe_domain()  # ask early: the answer arrives while records replay
         for record in api.replay_order(message.records):
@@ -232,7 +237,12 @@ class Tracker:
         # (after a switch to Footfall) or one whose identify never reached the collector.
         if change == "switch":  # seed 002: identified → different identity is a new user
             self._become_new_user(time)
-        self.identity = self._identity_sent = checked.value
+        self.identity = checked.value
+        self._send_identify(time)
+        self._post_state()
+
+    def _send_identify(self, time: float) -> None:
+        self._identity_sent = self.identity
         self._deliver(
             {
                 "kind": "identify",
@@ -242,7 +252,6 @@ class Tracker:
                 "identity": self.identity,
             }
         )
-        self._post_state()
 
     def _call_resetIdentity(self, method: str, args: list[object], time: float) -> None:
         if self.identity is None:

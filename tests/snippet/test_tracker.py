@@ -140,6 +140,19 @@ def test_an_identified_heap_cookie_keeps_the_identity() -> None:
     browser, _ = started(cookies=f"_hp2_id.123={identified}")
     assert browser.state()["identity"] == "kate"
     assert id_cookie(browser)["isIdentified"] == 1
+    # The collector may never have seen it (Heap's): a new session tells it once.
+    identifies = [
+        (r["user_id"], r["identity"]) for r in flushed(browser) if r["kind"] == "identify"
+    ]
+    assert identifies == [("7035907387929425", "kate")]
+
+
+def test_a_continued_session_does_not_repeat_the_cookies_identity() -> None:
+    identified = encode_cookie_value({**json.loads(unquote(HEAP_ID)), "identity": "kate"})
+    jar = f"_hp2_id.123={identified}; _hp2_ses_props.123={ses_props(START_MS - MINUTE)}"
+    browser, _ = started(cookies=jar)
+    assert browser.state()["identity"] == "kate"
+    assert [r["kind"] for r in flushed(browser)] == ["event"]
 
 
 # -- seed 002: identity ------------------------------------------------------------------------
