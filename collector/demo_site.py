@@ -15,9 +15,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from collector.storage.base import APP_ID_PATTERN
+
 DEMO_APP_ID = "demo"
 SNIPPET_MARKER = re.compile(r"<!--\s*heap-snippet\s*(\{.*?\})?\s*-->", re.DOTALL)
-APP_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # Heap's classic v4 install stub, unchanged apart from the script source.
 HEAP_V4_SNIPPET = """<script type="text/javascript">

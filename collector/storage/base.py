@@ -4,9 +4,13 @@ Writes are operations (`NewEvent`, `Identify`, `SetUserProperties`) applied in o
 transaction per request; identity rules come from `collector.identity`.
 """
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+# App ids name Heap's cookies (`_hp2_id.<appId>`) and URLs, so they stay within these characters.
+APP_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 JSONScalar = str | int | float | bool
 

@@ -27,6 +27,7 @@ from collector.identity import (
     merged_span,
 )
 from collector.storage.base import (
+    APP_ID_PATTERN,
     DUPLICATE,
     STORED,
     App,
@@ -220,6 +221,11 @@ class SQLiteStorage:
     # -- apps -------------------------------------------------------------------------------
 
     def create_app(self, name: str, app_id: str | None = None) -> App:
+        if app_id is not None and not APP_ID_PATTERN.match(app_id):
+            raise ValueError(
+                f"app id {app_id!r} must be 1 to 64 letters, digits, '-' or '_' "
+                "(it becomes part of cookie names and URLs)"
+            )
         app = App(
             app_id=app_id or str(secrets.randbelow(9 * 10**9) + 10**9),
             name=name,

@@ -1,6 +1,9 @@
 """Table-driven tests of the collector's small pure helpers: bots, bodies, export, validation."""
 
 import gzip
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,3 +147,28 @@ def test_user_id_problem(user_id: object, ok: bool) -> None:
 )
 def test_settings_reach_the_granian_worker_unchanged(settings: Settings) -> None:
     assert settings_from_json(settings_to_json(settings)) == settings
+
+
+@pytest.mark.parametrize(
+    ("app_id", "ok"),
+    [
+        ("1234567890", True),
+        ("shop_eu-2", True),
+        ("bad id", False),
+        ("a=b", False),
+        ("x" * 65, False),
+    ],
+)
+def test_apps_create_accepts_only_ids_fit_for_cookie_names(
+    tmp_path: Path, app_id: str, ok: bool
+) -> None:
+    db = tmp_path / "apps.sqlite3"
+    command = [sys.executable, "-m", "collector.cli", "apps", "create", "--name", "Shop"]
+    done = subprocess.run(
+        [*command, "--app-id", app_id, "--db", str(db)], capture_output=True, text=True
+    )
+    assert (done.returncode == 0) is ok, done.stderr
+    if ok:
+        assert json.loads(done.stdout)["app_id"] == app_id
+    else:
+        assert "letters, digits" in done.stderr
