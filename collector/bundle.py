@@ -32,10 +32,15 @@ CROSS_ORIGIN_HEADERS = {
 }
 
 
+def bundle_is_built(bundle_dir: Path) -> bool:
+    """Whether build.py has written a bundle there: it writes manifest.json after the files."""
+    return (bundle_dir / "manifest.json").is_file()
+
+
 def bundle_routes(bundle_dir: Path) -> list[BaseRoute]:
     """Routes for /js/heap-<appId>.js (any app id) and /js/<bundle file>."""
     root = bundle_dir.resolve()
-    if not (root / "manifest.json").exists():
+    if not bundle_is_built(root):
         log.warning("no tracker bundle in %s: run `python build.py` to build it", root)
 
     async def loader(request: Request) -> Response:
@@ -53,7 +58,7 @@ def bundle_routes(bundle_dir: Path) -> list[BaseRoute]:
 
 
 def _file(request: Request, root: Path, relative: str, cache: str) -> Response:
-    if not (root / "manifest.json").exists():
+    if not bundle_is_built(root):
         return JSONResponse(
             {"error": "the tracker bundle is not built; run `python build.py` on the server"},
             status_code=503,

@@ -15,6 +15,7 @@ from granian.log import LogLevels
 from starlette.applications import Starlette
 
 from collector.app import create_app
+from collector.bundle import bundle_is_built
 from collector.settings import Settings
 from collector.storage.sqlite import SQLiteStorage
 
@@ -44,7 +45,7 @@ def startup_line(settings: Settings) -> str:
     """Where the server listens and stores; when the tracker bundle is missing, how to build it."""
     line = f"footfall listening on http://{settings.host}:{settings.port} (db {settings.db_path})"
     bundle_dir = settings.bundle_dir.resolve()
-    if not (bundle_dir / "manifest.json").is_file():  # bundle.py serves nothing without it
+    if not bundle_is_built(bundle_dir):
         line += (
             f"; no tracker bundle in {bundle_dir}, so /js/ answers 503 until you run"
             " `python build.py`"
