@@ -32,13 +32,9 @@ def event(user_id: str, type_: str = "pageview", name: str | None = None, **fiel
             "href": "/cart",
             "hierarchy": "@div;#root;|@a;#buy;.btn;.primary;[href=/cart];|",
         }
-    record = {
-        "kind": "event",
-        "event_id": uuid.uuid4().hex,
+    defaults = {
         "type": type_,
         "name": name or type_,
-        "time": NOW_MS,
-        "user_id": user_id,
         "session_id": "3312313741047499",
         "pageview_id": "3533035492830499",
         "properties": {},
@@ -46,32 +42,26 @@ def event(user_id: str, type_: str = "pageview", name: str | None = None, **fiel
         "target": target,
         "session": {"landing_page": page()["url"], "initial_referrer": "", "utm_source": "news"},
     }
-    record.update(fields)
-    return record
+    return _record("event", user_id, **(defaults | fields))
 
 
 def identify(user_id: str, identity: Any, **fields: Any) -> dict:
-    record = {
-        "kind": "identify",
-        "event_id": uuid.uuid4().hex,
-        "time": NOW_MS,
-        "user_id": user_id,
-        "identity": identity,
-    }
-    record.update(fields)
-    return record
+    return _record("identify", user_id, **({"identity": identity} | fields))
 
 
 def user_properties(user_id: str, properties: Any, **fields: Any) -> dict:
-    record = {
-        "kind": "user_properties",
+    return _record("user_properties", user_id, **({"properties": properties} | fields))
+
+
+def _record(kind: str, user_id: str, **fields: Any) -> dict:
+    """The envelope every wire record shares; `fields` add to it or override it."""
+    return {
+        "kind": kind,
         "event_id": uuid.uuid4().hex,
         "time": NOW_MS,
         "user_id": user_id,
-        "properties": properties,
+        **fields,
     }
-    record.update(fields)
-    return record
 
 
 def batch(app_id: str, *records: dict) -> dict:
