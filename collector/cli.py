@@ -14,6 +14,8 @@ from collector.settings import Settings
 from collector.storage.sqlite import SQLiteStorage
 
 DEFAULT_DB = Path("footfall.sqlite3")
+# The status of a command whose reader went away (128 + SIGPIPE), as the shell reports `yes | head`.
+EXIT_READER_GONE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,6 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         result: int = args.run(args)
+        sys.stdout.flush()  # a reader gone before the last line must be caught here, too
+    except BrokenPipeError:
+        return _reader_gone()
     except ValueError as error:
         print(f"footfall: {error}", file=sys.stderr)
         return 2
@@ -86,6 +91,15 @@ def _admin_password(given: str | None) -> str:
         password = secrets.token_urlsafe(12)
         print(f"footfall dashboard: /dashboard/ admin password (generated): {password}", flush=True)
     return password
+
+
+def _reader_gone() -> int:
+    """Stop quietly when stdout's reader (say `head -1`) has closed the pipe."""
+    # Python flushes stdout once more at exit; pointing it at /dev/null keeps that flush quiet.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_READER_GONE
 
 
 def _existing_storage(path: Path) -> SQLiteStorage:

@@ -1,0 +1,78 @@
+"""The `footfall` command line as a shell uses it: its output piped into another program."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from collector.cli import EXIT_READER_GONE
+from collector.storage.base import NewEvent, Operation, SetUserProperties
+from collector.storage.sqlite import SQLiteStorage
+from tests.live_server import REPO_ROOT
+
+APP = "42"
+T0 = 1_700_000_000_000
+ROWS = 2000  # far more output than a pipe holds, so the CLI is still writing when `head` leaves
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "cli.sqlite3"
+    storage = SQLiteStorage(path)
+    padding = "x" * 200
+    operations: list[Operation] = []
+    for n in range(ROWS):
+        user_id = str(1000 + n)
+        operations.append(
+            NewEvent(
+                event_id=f"{n:032x}",
+                type="custom",
+                name="Bought",
+                time=T0 + n,
+                source="web",
+                user_id=user_id,
+                properties={"note": padding},
+            )
+        )
+        operations.append(
+            SetUserProperties(
+                record_id=f"1{n:031x}", properties={"note": padding}, time=T0 + n, user_id=user_id
+            )
+        )
+    try:
+        asyncio.run(storage.write(APP, operations))
+    finally:
+        storage.close()
+    return path
+
+
+@pytest.mark.parametrize("command", ["events", "users"])
+def test_a_reader_that_stops_early_ends_the_export_quietly(db: Path, command: str) -> None:
+    """`footfall events | head -1`: the CLI ends without a traceback when its reader leaves."""
+    export = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", command, "--db", str(db)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert export.stdout is not None and export.stderr is not None
+    first_line = export.stdout.readline()
+    export.stdout.close()  # what `head -1` does after its first line
+    stderr = export.stderr.read().decode()
+    assert export.wait(timeout=60) == EXIT_READER_GONE, stderr
+    assert first_line.startswith(b"{")
+    assert stderr == ""
+
+
+@pytest.mark.parametrize("command", ["events", "users"])
+def test_a_reader_that_reads_everything_gets_every_line(db: Path, command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "collector.cli", command, "--db", str(db)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert len(done.stdout.splitlines()) == ROWS
