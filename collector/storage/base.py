@@ -127,6 +127,11 @@ class StorageError(Exception):
     """Storage failed for a reason that may pass; the caller should answer 503 (retry)."""
 
 
+class InvalidOperation(ValueError):
+    """An operation that breaks this interface's rules (say an event naming no user): a bug in
+    the caller, so the whole `write` is undone and nothing of it is stored."""
+
+
 class Storage(Protocol):
     """Everything the collector stores; writes return only once committed."""
 
@@ -140,7 +145,8 @@ class Storage(Protocol):
         """The app `app_id`, or None."""
 
     async def write(self, app_id: str, operations: Sequence[Operation]) -> list[Outcome]:
-        """Apply the operations in order, atomically; one outcome per operation."""
+        """Apply the operations in order, atomically; one outcome per operation.
+        InvalidOperation (nothing applied) when one of them names no user."""
 
     async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
         """A new bearer token for `app_id`'s deletion API."""

@@ -33,6 +33,7 @@ from collector.storage.base import (
     App,
     DeletionRequest,
     Identify,
+    InvalidOperation,
     NewEvent,
     Operation,
     Outcome,
@@ -421,8 +422,7 @@ def _store_event(
         sent_user_id = event.user_id
         user = _canonical_or_create(conn, app_id, event.user_id)
     else:
-        assert event.identity is not None
-        user = _holder_or_create(conn, app_id, event.identity)
+        user = _holder_or_create(conn, app_id, _named_identity(event))
         sent_user_id = user.user_id
     _touch(conn, app_id, user.user_id, event.time)
     conn.execute(
@@ -513,14 +513,20 @@ def _set_user_properties(conn: sqlite3.Connection, app_id: str, op: SetUserPrope
         user = _canonical_or_create(conn, app_id, op.user_id)
         _touch(conn, app_id, user.user_id, op.time)
     else:
-        assert op.identity is not None
-        user = _holder_or_create(conn, app_id, op.identity)
+        user = _holder_or_create(conn, app_id, _named_identity(op))
     old = _properties(conn, app_id, user.user_id)
     conn.execute(
         "UPDATE users SET properties = ? WHERE app_id = ? AND user_id = ?",
         (_dumps({**old, **op.properties}), app_id, user.user_id),
     )
     return STORED
+
+
+def _named_identity(op: NewEvent | SetUserProperties) -> str:
+    """The identity of an operation without a user id (a real check: `python -O` drops asserts)."""
+    if op.identity is None:
+        raise InvalidOperation(f"{type(op).__name__} names neither a user_id nor an identity")
+    return op.identity
 
 
 def _merge(conn: sqlite3.Connection, app_id: str, *, absorbed: str, surviving: str) -> None:

@@ -3,6 +3,8 @@
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -18,9 +20,15 @@ from collector.identity import (
     identify_month,
     merged_span,
 )
-from collector.storage.base import Identify, NewEvent, Operation, SetUserProperties
+from collector.storage.base import (
+    Identify,
+    InvalidOperation,
+    NewEvent,
+    Operation,
+    SetUserProperties,
+)
 from collector.storage.sqlite import SQLiteStorage
-from tests.live_server import run_cli
+from tests.live_server import REPO_ROOT, run_cli
 
 APP = "42"
 T0 = 1_700_000_000_000
@@ -235,12 +243,34 @@ def test_a_failed_request_leaves_no_half_merge(storage: SQLiteStorage) -> None:
     broken = NewEvent(  # neither user_id nor identity: storage raises mid-request
         event_id=f"{3:032x}", type="custom", name="x", time=T0, source="server"
     )
-    with pytest.raises(AssertionError):
+    with pytest.raises(InvalidOperation, match="names neither a user_id nor an identity"):
         run(storage, identify("22", "kate", 3), broken)
     users = {u.user_id: u for u in storage.users(APP)}
     assert users["22"].identity is None and users["11"].merged_user_ids == []
     assert [e.user_id for e in storage.events(APP)] == ["22"]
     assert run(storage, identify("22", "kate", 3)) == ["stored"]  # the retry is not a duplicate
+
+
+def test_the_half_merge_guard_holds_under_python_optimized() -> None:
+    """`python -O` removes asserts: the guard above must be a real check, so run it that way."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-O",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_a_failed_request_leaves_no_half_merge",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
 
 
 def test_repeated_records_are_applied_once(storage: SQLiteStorage) -> None:
