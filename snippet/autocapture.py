@@ -3,14 +3,12 @@
 from snippet.hierarchy import build_hierarchy
 from snippet.inbound import Element
 from snippet.redact import redact_chain, redact_target_text
+from snippet.wire import Target
 
-AUTOCAPTURE_KINDS = ("click", "change", "submit")
 _CLICKABLE_TAGS = frozenset({"a", "button", "input", "select", "textarea", "label", "summary"})
 _CLICKABLE_ROLES = frozenset({"button", "link", "checkbox", "menuitem", "tab"})
 _CHANGE_TAGS = frozenset({"input", "select", "textarea"})
 _HREF_TAGS = frozenset({"a", "area"})
-
-Target = dict[str, str]
 
 
 def is_ignored(chain: list[Element]) -> bool:

@@ -1,7 +1,6 @@
 """Heap's cookies: names, values (encodeURIComponent of JSON.stringify), attributes, domains."""
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
@@ -10,6 +9,7 @@ from snippet.ids import adopt_numeric_id
 from snippet.pageview import PageParts
 from snippet.redact import scrub_sensitive_numbers
 from snippet.session import SESSION_TIMEOUT_MS
+from snippet.wire import js_json
 
 TRACKER_VERSION = "4.0"
 COOKIE_BUDGET_BYTES = 4000  # Heap's 4 KB per domain, with room for the attributes
@@ -61,74 +61,6 @@ class IdCookie:
     pageview_id: str
     session_id: str
     identity: str | None = None
-
-
-def js_json(value: object) -> str:
-    """JSON text exactly as JavaScript's JSON.stringify writes it (numbers and escapes too)."""
-    if _has_floats_js_writes_differently(value):
-        return _js_json_by_hand(value)
-    return _escape_lone_surrogates(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
-
-
-def _has_floats_js_writes_differently(value: object) -> bool:
-    if isinstance(value, str):
-        return False
-    if isinstance(value, float):
-        return not math.isfinite(value) or repr(value) != js_number(value)
-    if isinstance(value, dict):
-        return any(_has_floats_js_writes_differently(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_floats_js_writes_differently(item) for item in value)
-    return False
-
-
-def _js_json_by_hand(value: object) -> str:
-    if isinstance(value, float):
-        return js_number(value)
-    if isinstance(value, dict):
-        items = (f"{js_json(str(key))}:{_js_json_by_hand(item)}" for key, item in value.items())
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_js_json_by_hand(item) for item in value) + "]"
-    return js_json(value)
-
-
-def _escape_lone_surrogates(text: str) -> str:
-    """JSON.stringify writes a lone surrogate as \\udXXX; Python leaves it raw."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return "".join(
-            f"\\u{ord(char):04x}" if "\ud800" <= char <= "\udfff" else char for char in text
-        )
-
-
-def js_number(number: float) -> str:
-    """A float as JavaScript's Number#toString writes it: 1 not 1.0, 1e-7 not 1e-07."""
-    if not math.isfinite(number):
-        return "null"
-    if number == 0:
-        return "0"
-    sign = "-" if number < 0 else ""
-    mantissa, _, exponent_text = repr(abs(number)).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    exponent = int(exponent_text or "0")
-    if whole != "0":
-        point = len(whole) + exponent  # value = 0.DIGITS × 10**point
-    else:
-        point = exponent - (len(fraction) - len(fraction.lstrip("0")))
-    digits = (whole + fraction).lstrip("0").rstrip("0")
-    if len(digits) <= point <= 21:
-        text = digits + "0" * (point - len(digits))
-    elif 0 < point <= 21:
-        text = f"{digits[:point]}.{digits[point:]}"
-    elif -6 < point <= 0:
-        text = "0." + "0" * -point + digits
-    else:
-        tail = f".{digits[1:]}" if len(digits) > 1 else ""
-        text = f"{digits[0]}{tail}e{'+' if point >= 1 else '-'}{abs(point - 1)}"
-    return sign + text
 
 
 def encode_cookie_value(value: object) -> str:

@@ -5,11 +5,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from snippet import __version__
 from snippet.browser import Browser
-from snippet.cookies import js_json
+from snippet.wire import ingest_body, js_json
 
-LIBRARY = f"footfall-web/{__version__}"
 BATCH_MAX_RECORDS = 50
 FLUSH_DELAY_S = 1.0
 MAX_TRIES = 8
@@ -40,12 +38,6 @@ def backoff_delay(failures: int, rand: float) -> float:
 def is_retryable(status: int) -> bool:
     """Network failures, rate limits and server errors are worth another try."""
     return status == 0 or status == 429 or status >= 500
-
-
-def wire_body(app_id: str, sent_at_ms: float, records_json: list[str]) -> str:
-    """The POST body of docs/protocol.md section 4, from records already in JSON."""
-    head = js_json({"app_id": app_id, "sent_at": int(sent_at_ms), "library": LIBRARY})
-    return f'{head[:-1]},"records":[{",".join(records_json)}]}}'
 
 
 def beacon_records(records: list[Pending], max_bytes: int = BEACON_MAX_BYTES) -> list[str]:
@@ -140,7 +132,7 @@ class Delivery:
     async def _send(self, batch: list[Pending]) -> None:
         status = 0
         try:
-            body = wire_body(self._app_id, self._browser.now_ms(), [p.json for p in batch])
+            body = ingest_body(self._app_id, self._browser.now_ms(), [p.json for p in batch])
             status = await self._browser.send(self.url, body)
         except Exception as error:  # the worker must never raise into JS
             self._warn(f"sending events failed: {error!r}")
@@ -193,5 +185,5 @@ class Delivery:
     def _publish_beacon(self) -> None:
         self._beacon_stale = False
         kept = beacon_records(self.unsent)
-        body = wire_body(self._app_id, self._browser.now_ms(), kept) if kept else None
+        body = ingest_body(self._app_id, self._browser.now_ms(), kept) if kept else None
         self._browser.post_to_page({"op": "beacon", "url": self.url, "body": body})

@@ -1,8 +1,8 @@
 """Heap's hierarchy string: `@tag;#id;.class;[attr=value];|` per element, outermost first."""
 
 from snippet.inbound import Element
+from snippet.wire import TARGET_TEXT_MAX
 
-HIERARCHY_MAX = 1024
 _NOT_IN_HIERARCHY = frozenset({"id", "class", "style", "value", "heap-ignore"})
 
 
@@ -28,12 +28,12 @@ def _belongs_in_hierarchy(name: str) -> bool:
 
 def build_hierarchy(chain: list[Element]) -> str:
     """The hierarchy of `chain[0]` (target first): ancestors are added, innermost first, until
-    the next one would pass 1024 characters; a target longer than that alone is cut."""
-    selectors = [element_selector(chain[0])[:HIERARCHY_MAX]]
+    the next one would pass TARGET_TEXT_MAX characters; a target longer than that alone is cut."""
+    selectors = [element_selector(chain[0])[:TARGET_TEXT_MAX]]
     length = len(selectors[0])
     for ancestor in chain[1:]:
         selector = element_selector(ancestor)
-        if length + len(selector) > HIERARCHY_MAX:
+        if length + len(selector) > TARGET_TEXT_MAX:
             break
         selectors.append(selector)
         length += len(selector)

@@ -3,7 +3,9 @@
 import json
 from dataclasses import dataclass, field
 
-RECORD_KINDS = frozenset({"call", "navigate", "click", "change", "submit", "hide", "cookie_domain"})
+from snippet.wire import AUTOCAPTURED_TYPES
+
+RECORD_KINDS = frozenset({"call", "navigate", *AUTOCAPTURED_TYPES, "hide", "cookie_domain"})
 
 
 class BadInput(ValueError):

@@ -5,9 +5,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from snippet.redact import scrub_sensitive_numbers
 from snippet.validate import EVENT_VALUE_MAX
-
-UTM_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-PAGE_STRING_MAX = 2048  # as PostHog cuts href; the collector cuts at 8192
+from snippet.wire import PAGE_FIELDS, PAGE_TEXT_MAX, UTM_PARAMETERS, Page
 
 
 @dataclass(frozen=True)
@@ -22,25 +20,17 @@ class PageParts:
     title: str = ""
     referrer: str = ""
 
-    def as_wire(self) -> dict[str, str]:
+    def as_wire(self) -> Page:
         """The event's `page` object."""
-        return {
-            "url": self.url,
-            "domain": self.domain,
-            "path": self.path,
-            "query": self.query,
-            "hash": self.hash,
-            "title": self.title,
-            "referrer": self.referrer,
-        }
+        return {name: getattr(self, name) for name in PAGE_FIELDS}
 
 
 def page_parts(page: dict[str, str]) -> PageParts:
     """Split the loader's {url, title, referrer} into parts, card/SSN-like numbers scrubbed and
-    each cut at PAGE_STRING_MAX characters, so a page with a huge URL still sends its events."""
-    url = scrub_sensitive_numbers(page["url"][:PAGE_STRING_MAX])
-    title = scrub_sensitive_numbers(page["title"][:PAGE_STRING_MAX])
-    referrer = scrub_sensitive_numbers(page["referrer"][:PAGE_STRING_MAX])
+    each cut at PAGE_TEXT_MAX characters, so a page with a huge URL still sends its events."""
+    url = scrub_sensitive_numbers(page["url"][:PAGE_TEXT_MAX])
+    title = scrub_sensitive_numbers(page["title"][:PAGE_TEXT_MAX])
+    referrer = scrub_sensitive_numbers(page["referrer"][:PAGE_TEXT_MAX])
     try:
         split = urlsplit(url)
         domain = split.hostname or ""

@@ -3,8 +3,7 @@
 import re
 
 from snippet.inbound import Element
-
-TEXT_MAX = 1024
+from snippet.wire import TARGET_TEXT_MAX
 
 _CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 _SSN_LIKE = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
@@ -91,7 +90,7 @@ def _redact_element(element: Element, redacted_names: set[str]) -> Element:
 
 def redact_target_text(chain: list[Element], *, disable_text_capture: bool) -> str:
     """The target's visible text, or '' when any rule forbids it; whitespace collapsed, cut at
-    1024, card/SSN-like numbers removed. `chain` is the raw chain, target first."""
+    TARGET_TEXT_MAX, card/SSN-like numbers removed. `chain` is the raw chain, target first."""
     if disable_text_capture or any(_marks_text_redacted(element) for element in chain):
         return ""
     target = chain[0]
@@ -99,7 +98,7 @@ def redact_target_text(chain: list[Element], *, disable_text_capture: bool) -> s
     if is_sensitive_field(target) or any(is_editable(element) for element in chain):
         return ""
     visible = "".join(text for text, under_marker in target.text if not under_marker)
-    return " ".join(scrub_sensitive_numbers(visible).split())[:TEXT_MAX].rstrip()
+    return " ".join(scrub_sensitive_numbers(visible).split())[:TARGET_TEXT_MAX].rstrip()
 
 
 def _marks_text_redacted(element: Element) -> bool:

@@ -1,7 +1,7 @@
 """The orchestrator: the loader's records in; events, cookies, ops and batches out."""
 
 from snippet import api
-from snippet.autocapture import AUTOCAPTURE_KINDS, describe_target
+from snippet.autocapture import describe_target
 from snippet.browser import Browser
 from snippet.consent import Consent, consent_cookie_value, read_consent_cookie
 from snippet.cookie_writer import CookieWriter
@@ -38,6 +38,15 @@ from snippet.pageview import PageParts, page_parts, starts_pageview, utm_propert
 from snippet.redact import scrub_sensitive_numbers
 from snippet.session import Session, SessionClock, session_expired, session_properties
 from snippet.validate import Scalar, clean_properties
+from snippet.wire import (
+    AUTOCAPTURED_TYPES,
+    CUSTOM,
+    PAGEVIEW,
+    Target,
+    event_record,
+    identify_record,
+    user_properties_record,
+)
 
 LEAVING_KINDS = frozenset({"click", "submit"})  # interactions that often navigate away
 HELD_MAX_RECORDS = 1000  # records kept in memory while consent is pending
@@ -123,7 +132,7 @@ class Tracker:
                 self._on_navigate(page, record_text(record, "cause"), time)
             elif self.consent.opted_out:
                 return  # an opted-out page captures nothing
-            elif kind in AUTOCAPTURE_KINDS:
+            elif kind in AUTOCAPTURED_TYPES:
                 self._on_interaction(kind, record, time)
             elif kind == "hide":
                 self.delivery.flush()
@@ -144,7 +153,7 @@ class Tracker:
         if is_pageview and not self.consent.opted_out:
             self.pageview_id = new_numeric_id()
             properties = {**self._autocaptured_properties(), **utm_properties(page.query)}
-            self._emit_event("pageview", "pageview", time, page, properties, None)
+            self._emit_event(PAGEVIEW, PAGEVIEW, time, page, properties, None)
 
     def _on_interaction(self, kind: str, record: dict[str, object], time: float) -> None:
         target = describe_target(
@@ -167,25 +176,24 @@ class Tracker:
         time: float,
         page: PageParts,
         properties: dict[str, Scalar],
-        target: dict[str, str] | None,
+        target: Target | None,
     ) -> None:
         self.clock.touch(time, page)
         session = self._session()
         self._deliver(
-            {
-                "kind": "event",
-                "event_id": new_event_id(),
-                "type": event_type,
-                "name": name,
-                "time": int(time),
-                "user_id": self.user_id,
-                "session_id": session.session_id,
-                "pageview_id": self.pageview_id,
-                "properties": properties,
-                "page": page.as_wire(),
-                "target": target,
-                "session": session_properties(session.landing),
-            }
+            event_record(
+                event_id=new_event_id(),
+                event_type=event_type,
+                name=name,
+                time=time,
+                user_id=self.user_id,
+                session_id=session.session_id,
+                pageview_id=self.pageview_id,
+                properties=properties,
+                page=page.as_wire(),
+                target=target,
+                session=session_properties(session.landing),
+            )
         )
 
     def _deliver(self, record: dict[str, object]) -> None:
@@ -223,7 +231,7 @@ class Tracker:
         if checked.ok:
             properties = {**self.event_props, **checked.properties}
             page = self.page or PageParts()
-            self._emit_event("custom", checked.value, time, page, properties, None)
+            self._emit_event(CUSTOM, checked.value, time, page, properties, None)
 
     def _call_identify(self, method: str, args: list[object], time: float) -> None:
         checked = api.check_identify(args)
@@ -244,13 +252,9 @@ class Tracker:
     def _send_identify(self, time: float) -> None:
         self._identity_sent = self.identity
         self._deliver(
-            {
-                "kind": "identify",
-                "event_id": new_event_id(),
-                "time": int(time),
-                "user_id": self.user_id,
-                "identity": self.identity,
-            }
+            identify_record(
+                event_id=new_event_id(), time=time, user_id=self.user_id, identity=self.identity
+            )
         )
 
     def _call_resetIdentity(self, method: str, args: list[object], time: float) -> None:
@@ -264,13 +268,12 @@ class Tracker:
         self._warn_problems(method, checked)
         if checked.ok:
             self._deliver(
-                {
-                    "kind": "user_properties",
-                    "event_id": new_event_id(),
-                    "time": int(time),
-                    "user_id": self.user_id,
-                    "properties": checked.properties,
-                }
+                user_properties_record(
+                    event_id=new_event_id(),
+                    time=time,
+                    user_id=self.user_id,
+                    properties=checked.properties,
+                )
             )
 
     def _call_addEventProperties(self, method: str, args: list[object], time: float) -> None:

@@ -7,6 +7,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from snippet.wire import CUSTOM, EVENT_TYPES, Scalar
+
 EVENT_NAME_MAX = 255
 SERVER_EVENT_NAME_MAX = 1024  # Heap's server-side track allows longer names than the web API
 PROPERTY_KEY_MAX = 511  # keys must be shorter than 512
@@ -14,7 +16,8 @@ EVENT_VALUE_MAX = 1023  # values must be shorter than 1024
 USER_VALUE_MAX = 255  # user property values: 255 characters or fewer
 IDENTITY_MAX = 254  # identities must be shorter than 255
 USER_ID_MAX = 2**53 - 1  # Heap user ids are decimal numbers a JavaScript double holds exactly
-RESERVED_TRACK_NAMES = frozenset({"click", "change", "submit", "pageview"})
+# The names of pageviews and autocaptured events: a custom event may not take them.
+RESERVED_TRACK_NAMES = frozenset(EVENT_TYPES) - {CUSTOM}
 
 # Identities that would merge every visitor into one user (Heap's warning, PostHog's list).
 _REFUSED_ANY_CASE = frozenset(
@@ -36,8 +39,6 @@ _REFUSED_ANY_CASE = frozenset(
     }
 )
 _REFUSED_EXACT = frozenset({"[object Object]", "0", "-1", "[]", "{}"})
-
-Scalar = str | int | float | bool
 
 
 @dataclass

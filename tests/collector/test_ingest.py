@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from snippet.pageview import PAGE_STRING_MAX
+from snippet.wire import PAGE_TEXT_MAX
 from tests.collector.wire import batch, event, identify, user_properties
 from tests.collector.wire import page as wire_page
 from tests.live_server import LiveServer, run_cli, start_server
@@ -229,7 +229,7 @@ def test_everything_the_tracker_sends_is_stored(server: LiveServer, app_id: str)
         assert session == record["session"]
     # The 10,000-character URL went out cut to the tracker's limit, and was stored whole.
     assert any(r["page"]["url"].startswith("https://shop.example.com/spa#sss") for r in events)
-    assert max(len(r["page"]["url"]) for r in events) == PAGE_STRING_MAX
+    assert max(len(r["page"]["url"]) for r in events) == PAGE_TEXT_MAX
     assert sessions[0] == {
         "landing_page": "https://shop.example.com/landing?utm_source=news&utm_campaign=spring",
         "initial_referrer": "https://news.example.org/",

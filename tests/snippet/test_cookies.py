@@ -16,7 +16,6 @@ from snippet.cookies import (
     http_date,
     id_cookie_value,
     jar_size,
-    js_number,
     parse_document_cookie,
     read_event_props,
     read_id_cookie,
@@ -52,24 +51,6 @@ ENCODED = [
 @pytest.mark.parametrize(("value", "encoded"), ENCODED)
 def test_values_are_encoded_exactly_like_javascript(value: object, encoded: str) -> None:
     assert encode_cookie_value(value) == encoded
-
-
-@pytest.mark.parametrize(
-    ("number", "text"),
-    [
-        (0.1, "0.1"),
-        (100.0, "100"),
-        (1e16, "10000000000000000"),
-        (1.5e-5, "0.000015"),
-        (1e-7, "1e-7"),
-        (-2.5e30, "-2.5e+30"),
-        (5e-324, "5e-324"),
-        (-0.0, "0"),
-        (float("nan"), "null"),
-    ],
-)
-def test_numbers_are_written_like_javascript(number: float, text: str) -> None:
-    assert js_number(number) == text
 
 
 def test_heaps_observed_id_cookie_round_trips_byte_for_byte() -> None:

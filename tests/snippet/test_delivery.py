@@ -14,8 +14,8 @@ from snippet.delivery import (
     backoff_delay,
     beacon_records,
     is_retryable,
-    wire_body,
 )
+from snippet.wire import ingest_body
 from tests.snippet.fake_browser import FakeBrowser
 
 URL = "http://127.0.0.1:8000/api/ingest"
@@ -62,21 +62,11 @@ def test_which_answers_are_retried(status: int, retry: bool) -> None:
     assert is_retryable(status) is retry
 
 
-def test_wire_body_matches_the_protocol() -> None:
-    body = json.loads(wire_body("123", 1700000000000.0, ['{"a":1}', '{"b":2}']))
-    assert body == {
-        "app_id": "123",
-        "sent_at": 1700000000000,
-        "library": "footfall-web/0.1.0",
-        "records": [{"a": 1}, {"b": 2}],
-    }
-
-
 def test_beacon_keeps_the_oldest_records_that_fit() -> None:
     records = [Pending(f"{n:032x}", f'"{n:0998}"', 1000) for n in range(100)]
     kept = beacon_records(records)
     assert 50 < len(kept) < 60 and kept == [p.json for p in records[: len(kept)]]
-    assert len(wire_body("123", 1.7e12, kept).encode()) <= BEACON_MAX_BYTES
+    assert len(ingest_body("123", 1.7e12, kept).encode()) <= BEACON_MAX_BYTES
 
 
 def test_a_record_too_big_for_the_beacon_does_not_keep_the_later_ones_out() -> None:

@@ -2,8 +2,9 @@
 
 import pytest
 
-from snippet.hierarchy import HIERARCHY_MAX, build_hierarchy, element_selector
+from snippet.hierarchy import build_hierarchy, element_selector
 from snippet.inbound import Element
+from snippet.wire import TARGET_TEXT_MAX
 
 
 @pytest.mark.parametrize(
@@ -58,15 +59,15 @@ def test_ancestors_stop_before_passing_1024_characters() -> None:
     target = Element("button", {"id": "go"})
     hierarchy = build_hierarchy([target, wide, wide, wide])
     assert hierarchy == element_selector(wide) + element_selector(target)
-    assert len(hierarchy) <= HIERARCHY_MAX
+    assert len(hierarchy) <= TARGET_TEXT_MAX
 
 
 def test_exactly_1024_characters_fits() -> None:
     target = Element("b")  # "@b;|" is 4 characters
-    filler = Element("i", {"class": "y" * (HIERARCHY_MAX - 4 - len("@i;.;|"))})
-    assert len(build_hierarchy([target, filler])) == HIERARCHY_MAX
+    filler = Element("i", {"class": "y" * (TARGET_TEXT_MAX - 4 - len("@i;.;|"))})
+    assert len(build_hierarchy([target, filler])) == TARGET_TEXT_MAX
 
 
 def test_a_target_longer_than_the_limit_is_cut() -> None:
     huge = Element("div", {"title": "z" * 5000})
-    assert len(build_hierarchy([huge, Element("main")])) == HIERARCHY_MAX
+    assert len(build_hierarchy([huge, Element("main")])) == TARGET_TEXT_MAX

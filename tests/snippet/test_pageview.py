@@ -3,12 +3,12 @@
 import pytest
 
 from snippet.pageview import (
-    PAGE_STRING_MAX,
     PageParts,
     page_parts,
     starts_pageview,
     utm_properties,
 )
+from snippet.wire import PAGE_TEXT_MAX
 
 
 def parts(url: str, title: str = "", referrer: str = "") -> PageParts:
@@ -37,7 +37,7 @@ def test_huge_page_strings_are_cut_so_their_events_still_go_out() -> None:
     got = parts(
         "https://shop.example.com/?q=" + "a" * 20_000, "T" * 5000, "https://r/" + "b" * 9000
     )
-    assert len(got.url) == len(got.title) == len(got.referrer) == PAGE_STRING_MAX
+    assert len(got.url) == len(got.title) == len(got.referrer) == PAGE_TEXT_MAX
     assert (got.domain, got.path) == ("shop.example.com", "/")
 
 

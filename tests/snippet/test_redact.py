@@ -4,13 +4,13 @@ import pytest
 
 from snippet.inbound import Element
 from snippet.redact import (
-    TEXT_MAX,
     is_sensitive_field,
     luhn_valid,
     redact_chain,
     redact_target_text,
     scrub_sensitive_numbers,
 )
+from snippet.wire import TARGET_TEXT_MAX
 
 
 @pytest.mark.parametrize(
@@ -141,4 +141,4 @@ def text_of(*segments: tuple[str, bool], tag: str = "button", **attrs: str) -> E
 )
 def test_target_text(chain: list[Element], disable: bool, text: str) -> None:
     assert redact_target_text(chain, disable_text_capture=disable) == text
-    assert len(text) <= TEXT_MAX
+    assert len(text) <= TARGET_TEXT_MAX
