@@ -1,20 +1,30 @@
 """`POST /api/ingest`: the tracker's batches (docs/protocol.md, section 4) as a pipeline of steps.
 
-read and gunzip (capped) → parse the batch → find the app → drop bots → validate each record
-→ drop repeats within the batch → store (identity resolution and one commit) → answer.
+read and gunzip (capped) → parse the batch → find the app → drop bots → validate each record →
+store (identity resolution and one commit) → answer. Each step is one function below;
+`ingest_batch` runs the last four in order. A record repeated within a batch or across batches
+is stored once: storage keeps each record id once per app.
 
 Every field of the wire records is checked and stored, except the envelope's `sent_at` and
 `library` (unused for now) and keys the protocol does not define, which are dropped.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from collector.batch_answer import (
+    BatchAnswer,
+    DropReason,
+    RecordProblem,
+    check_each,
+    require_known_app,
+    store,
+)
 from collector.bots import is_bot
 from collector.clock import time_problem
 from collector.request_body import BadInput, app_id_of, error_response, read_json
@@ -55,28 +65,12 @@ CORS_HEADERS = {
 }
 
 
-class RecordProblem(Exception):
-    """One record that cannot be stored; the rest of its batch goes on."""
-
-
 @dataclass(frozen=True)
 class Batch:
     """A parsed body: the app and its records, not yet checked one by one."""
 
     app_id: str
     records: list[Any]
-
-
-@dataclass
-class Answer:
-    """The ingest answer: counts and the index and reason of every rejected record."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: list[dict[str, object]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, object]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
 def ingest_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
@@ -88,21 +82,17 @@ def ingest_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
             return Response(status_code=204, headers=cors)
         try:
             batch = parse_batch(await read_json(request, settings.max_ingest_bytes))
+            require_known_app(storage, batch.app_id)
         except BadInput as bad:
             return error_response(bad.status, bad.message, cors)
-        if storage.find_app(batch.app_id) is None:
-            return error_response(404, f"unknown app_id {batch.app_id!r}", cors)
-        if settings.drop_bots and is_bot(request.headers.get("user-agent", "")):
-            return JSONResponse(Answer().as_json(), headers=cors)
+        user_agent = request.headers.get("user-agent", "")
         try:
-            answer = await store_batch(storage, batch)
+            answer = await ingest_batch(storage, settings, batch, user_agent)
         except StorageError as error:
             return error_response(503, f"{error}; retry later", cors)
-        if answer.accepted == answer.duplicates == 0 and answer.rejected:
-            first = answer.rejected[0]
-            message = f"no record is usable; record {first['index']}: {first['error']}"
-            return JSONResponse({"error": message, **answer.as_json()}, 400, headers=cors)
-        return JSONResponse(answer.as_json(), headers=cors)
+        if answer.nothing_usable():
+            return answer.response(cors, error=answer.first_rejection("record"))
+        return answer.response(cors)
 
     return [Route("/api/ingest", ingest, methods=["POST", "OPTIONS"])]
 
@@ -121,7 +111,7 @@ def cors_headers(request: Request) -> dict[str, str]:
 
 
 def parse_batch(body: Any) -> Batch:
-    """The batch's app and records; BadInput when the body as a whole is unusable."""
+    """Step: the batch's app and records; BadInput when the body as a whole is unusable."""
     if not isinstance(body, dict):
         raise BadInput(400, "body must be a JSON object with app_id and records")
     app_id = app_id_of(body)
@@ -133,35 +123,27 @@ def parse_batch(body: Any) -> Batch:
     return Batch(app_id=app_id, records=records)
 
 
-async def store_batch(storage: Storage, batch: Batch) -> Answer:
-    """Validate every record, store the good ones in one commit, and count what happened."""
-    answer = Answer()
-    operations: list[Operation] = []
-    indexes: list[int] = []
-    seen_ids: set[str] = set()
-    for index, record in enumerate(batch.records):
-        try:
-            operation = record_operation(record)
-        except RecordProblem as problem:
-            answer.rejected.append({"index": index, "error": str(problem)})
-            continue
-        record_id = operation.event_id if isinstance(operation, NewEvent) else operation.record_id
-        if record_id in seen_ids:
-            answer.duplicates += 1
-            continue
-        seen_ids.add(str(record_id))
-        operations.append(operation)
-        indexes.append(index)
-    outcomes = await storage.write(batch.app_id, operations) if operations else []
-    for index, outcome in zip(indexes, outcomes, strict=True):
-        if outcome.status == "stored":
-            answer.accepted += 1
-        elif outcome.status == "duplicate":
-            answer.duplicates += 1
-        else:
-            answer.rejected.append({"index": index, "error": outcome.message})
-    answer.rejected.sort(key=lambda rejected: int(str(rejected["index"])))
+async def ingest_batch(
+    storage: Storage, settings: Settings, batch: Batch, user_agent: str
+) -> BatchAnswer:
+    """The pipeline from a parsed batch of a known app on: drop bots, validate, store."""
+    answer = BatchAnswer()
+    records = drop_bots(batch.records, user_agent, answer) if settings.drop_bots else batch.records
+    await store(storage, batch.app_id, validate(records, answer), answer)
     return answer
+
+
+def drop_bots(records: list[Any], user_agent: str, answer: BatchAnswer) -> list[Any]:
+    """Step: a bot's records (by its User-Agent) are answered but not stored; counted as dropped."""
+    if not is_bot(user_agent):
+        return records
+    answer.drop(DropReason.BOT, len(records))
+    return []
+
+
+def validate(records: list[Any], answer: BatchAnswer) -> list[tuple[int, Operation]]:
+    """Step: each wire record as a storage operation, with its index; the others rejected."""
+    return check_each(records, record_operation, answer)
 
 
 def record_operation(record: Any) -> Operation:

@@ -6,15 +6,22 @@ to 1000 items, `idempotency_key` hashed into the event id, and Heap's rate limit
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from collector.batch_answer import (
+    BatchAnswer,
+    RecordProblem,
+    check_each,
+    require_known_app,
+    store,
+)
 from collector.clock import now_ms, time_problem
 from collector.ratelimit import Costs, RateLimiter, retry_after_header, take_all
 from collector.request_body import BadInput, app_id_of, error_response, read_json
@@ -41,19 +48,6 @@ BULK_MAX = 1000
 IDEMPOTENCY_KEY_MAX = 1024
 
 
-class ItemProblem(Exception):
-    """One call (or bulk item) that cannot be used."""
-
-
-@dataclass
-class Checked:
-    """Items of one request turned into operations, the rate-limit keys they spend, and rejects."""
-
-    operations: list[Operation] = field(default_factory=list)
-    subjects: list[str] = field(default_factory=list)  # who each operation is about
-    rejected: list[dict[str, object]] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class Limits:
     """Heap's published limits for the server-side APIs."""
@@ -75,42 +69,43 @@ def server_api_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
     """Routes of Heap's server-side track, add_user_properties and identify APIs."""
     limits = Limits.heap()
 
-    def track_costs(app_id: str, checked: Checked) -> list[tuple[RateLimiter, Costs]]:
+    # The costs of a request's usable items, each given by who it is about.
+    def track_costs(app_id: str, subjects: list[str]) -> list[tuple[RateLimiter, Costs]]:
         return [
-            (limits.track_per_identity, _count((app_id, who) for who in checked.subjects)),
-            (limits.track_per_app, {app_id: len(checked.operations)}),
+            (limits.track_per_identity, _count((app_id, who) for who in subjects)),
+            (limits.track_per_app, {app_id: len(subjects)}),
         ]
 
-    def user_properties_costs(app_id: str, checked: Checked) -> list[tuple[RateLimiter, Costs]]:
-        return [
-            (limits.user_properties_per_identity, _count((app_id, w) for w in checked.subjects))
-        ]
+    def user_properties_costs(app_id: str, subjects: list[str]) -> list[tuple[RateLimiter, Costs]]:
+        return [(limits.user_properties_per_identity, _count((app_id, w) for w in subjects))]
 
     def endpoint(
         items_key: str,
         check_item: Callable[[Any], tuple[Operation, str]],
-        costs: Callable[[str, Checked], list[tuple[RateLimiter, Costs]]],
+        costs: Callable[[str, list[str]], list[tuple[RateLimiter, Costs]]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             try:
                 body = await read_json(request, settings.max_api_bytes)
                 app_id, items = _app_and_items(body, items_key)
+                require_known_app(storage, app_id)
             except BadInput as bad:
                 return error_response(bad.status, bad.message)
-            if storage.find_app(app_id) is None:
-                return error_response(404, f"unknown app_id {app_id!r}")
-            checked = _check_items(items, check_item)
-            if not checked.operations:
-                first = checked.rejected[0]
-                return error_response(400, _describe(first, len(items)))
-            refusal = _spend(costs(app_id, checked))
+            answer = BatchAnswer()
+            checked = check_each(items, check_item, answer)
+            if not checked:
+                single = len(items) == 1
+                return error_response(
+                    400, answer.rejected[0].error if single else answer.first_rejection("item")
+                )
+            refusal = _spend(costs(app_id, [subject for _, (_, subject) in checked]))
             if refusal is not None:
                 return refusal
             try:
-                outcomes = await storage.write(app_id, checked.operations)
+                await store(storage, app_id, [(i, op) for i, (op, _) in checked], answer)
             except StorageError as error:
                 return error_response(503, f"{error}; retry later")
-            return _answer(checked, outcomes)
+            return answer.response()
 
         return handle
 
@@ -123,7 +118,7 @@ def server_api_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
         ),
         Route(
             "/api/v1/identify",
-            endpoint("", identify_item, lambda app_id, checked: []),
+            endpoint("", identify_item, lambda app_id, subjects: []),
             methods=["POST"],
         ),
     ]
@@ -135,14 +130,14 @@ def track_item(item: Any) -> tuple[Operation, str]:
     name = item.get("event")
     problem = event_name_problem(name, limit=SERVER_EVENT_NAME_MAX)
     if problem is not None:
-        raise ItemProblem(problem)
+        raise RecordProblem(problem)
     properties = clean_properties(item.get("properties"))
     if properties.problems:
-        raise ItemProblem(properties.problems[0])
+        raise RecordProblem(properties.problems[0])
     user_id, identity = _user_or_identity(item)
     session_id = item.get("session_id")
     if session_id is not None and not isinstance(session_id, str | int):
-        raise ItemProblem("session_id must be a string or a number")
+        raise RecordProblem("session_id must be a string or a number")
     operation = NewEvent(
         event_id=_event_id(item.get("idempotency_key")),
         type="custom",
@@ -163,12 +158,12 @@ def user_properties_item(item: Any) -> tuple[Operation, str]:
     identity = _identity(item.get("identity"))
     cleaned = clean_user_properties(item.get("properties"))
     if cleaned.problems:
-        raise ItemProblem(cleaned.problems[0])
+        raise RecordProblem(cleaned.problems[0])
     for key in cleaned.properties:
         if key.lower() == "id":
-            raise ItemProblem(f"{key!r} cannot be used as a user property key")
+            raise RecordProblem(f"{key!r} cannot be used as a user property key")
     if not cleaned.properties:
-        raise ItemProblem("properties must be a non-empty object")
+        raise RecordProblem("properties must be a non-empty object")
     return SetUserProperties(
         record_id=None, properties=cleaned.properties, time=now_ms(), identity=identity
     ), identity
@@ -181,7 +176,7 @@ def identify_item(item: Any) -> tuple[Operation, str]:
     user_id = item.get("user_id")
     problem = user_id_problem(user_id)
     if problem is not None:
-        raise ItemProblem(problem)
+        raise RecordProblem(problem)
     identity = _identity(item.get("identity"))
     time = _timestamp(item.get("timestamp"))
     operation = Identify(
@@ -205,19 +200,6 @@ def _app_and_items(body: Any, items_key: str) -> tuple[str, list[Any]]:
     return app_id, items
 
 
-def _check_items(items: Sequence[Any], check: Callable[[Any], tuple[Operation, str]]) -> Checked:
-    checked = Checked()
-    for index, item in enumerate(items):
-        try:
-            operation, subject = check(item)
-        except ItemProblem as problem:
-            checked.rejected.append({"index": index, "error": str(problem)})
-            continue
-        checked.operations.append(operation)
-        checked.subjects.append(subject)
-    return checked
-
-
 def _spend(charges: list[tuple[RateLimiter, Costs]]) -> Response | None:
     """Spend the request's tokens, or a 429 with Retry-After when a limit is exhausted."""
     refused = take_all(charges)
@@ -234,20 +216,6 @@ def _spend(charges: list[tuple[RateLimiter, Costs]]) -> Response | None:
     )
 
 
-def _answer(checked: Checked, outcomes: Sequence[Any]) -> Response:
-    accepted = sum(outcome.status == "stored" for outcome in outcomes)
-    duplicates = sum(outcome.status == "duplicate" for outcome in outcomes)
-    refused = [outcome.message for outcome in outcomes if outcome.status == "refused"]
-    rejected = checked.rejected + [{"error": message} for message in refused]
-    return JSONResponse({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
-
-
-def _describe(rejected: dict[str, object], count: int) -> str:
-    if count == 1:
-        return str(rejected["error"])
-    return f"no item is usable; item {rejected['index']}: {rejected['error']}"
-
-
 def _count(keys: Any) -> dict[Hashable, int]:
     counts: dict[Hashable, int] = {}
     for key in keys:
@@ -257,14 +225,14 @@ def _count(keys: Any) -> dict[Hashable, int]:
 
 def _object(item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
-        raise ItemProblem("each item must be a JSON object")
+        raise RecordProblem("each item must be a JSON object")
     return item
 
 
 def _identity(value: object) -> str:
     problem = identity_problem(value)
     if problem is not None:
-        raise ItemProblem(problem)
+        raise RecordProblem(problem)
     identity = normalize_identity(value)
     assert identity is not None
     return identity
@@ -273,12 +241,12 @@ def _identity(value: object) -> str:
 def _user_or_identity(item: dict[str, Any]) -> tuple[str | None, str | None]:
     has_identity, has_user_id = "identity" in item, "user_id" in item
     if has_identity == has_user_id:
-        raise ItemProblem("give exactly one of identity or user_id")
+        raise RecordProblem("give exactly one of identity or user_id")
     if has_identity:
         return None, _identity(item["identity"])
     problem = user_id_problem(item["user_id"])
     if problem is not None:
-        raise ItemProblem(problem)
+        raise RecordProblem(problem)
     return str(item["user_id"]), None
 
 
@@ -287,10 +255,10 @@ def _event_id(idempotency_key: object) -> str:
     if idempotency_key is None:
         return uuid.uuid4().hex
     if not isinstance(idempotency_key, str | int) or isinstance(idempotency_key, bool):
-        raise ItemProblem("idempotency_key must be a string")
+        raise RecordProblem("idempotency_key must be a string")
     key = str(idempotency_key)
     if not key or len(key) > IDEMPOTENCY_KEY_MAX:
-        raise ItemProblem(f"idempotency_key must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+        raise RecordProblem(f"idempotency_key must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     return hashlib.sha256(b"idempotency_key:" + key.encode()).hexdigest()[:32]
 
 
@@ -299,15 +267,17 @@ def _timestamp(value: object) -> int:
     if value is None:
         return now_ms()
     if not isinstance(value, str):
-        raise ItemProblem("timestamp must be an ISO 8601 string such as 2017-03-10T22:21:56+00:00")
+        raise RecordProblem(
+            "timestamp must be an ISO 8601 string such as 2017-03-10T22:21:56+00:00"
+        )
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ItemProblem(f"timestamp {value[:40]!r} is not ISO 8601") from None
+        raise RecordProblem(f"timestamp {value[:40]!r} is not ISO 8601") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     ms = int(moment.timestamp() * 1000)
     problem = time_problem(ms)
     if problem is not None:
-        raise ItemProblem(f"timestamp {value!r}: {problem}")
+        raise RecordProblem(f"timestamp {value!r}: {problem}")
     return ms

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from collector.batch_answer import DROPPED_BOTS_HEADER
 from snippet.wire import PAGE_TEXT_MAX
 from tests.collector.wire import batch, event, identify, user_properties
 from tests.collector.wire import page as wire_page
@@ -84,6 +85,16 @@ def test_the_same_event_id_is_stored_once(server: LiveServer, app_id: str) -> No
         "rejected": [],
     }
     assert [r["event_id"] for r in events_of(server, app_id)].count(pageview["event_id"]) == 1
+
+
+def test_identify_and_user_properties_repeated_in_one_batch_are_applied_once(
+    server: LiveServer, app_id: str
+) -> None:
+    """Storage, not the pipeline, keeps each record id once, within a batch as across them."""
+    login, plan = identify("1020", "dee@example.com"), user_properties("1020", {"plan": "Pro"})
+    answer = post(server, batch(app_id, login, plan, login, plan)).json()
+    assert answer == {"accepted": 2, "duplicates": 2, "rejected": []}
+    assert post(server, batch(app_id, plan)).json()["duplicates"] == 1
 
 
 def test_gzip_by_header_and_by_magic_bytes(server: LiveServer, app_id: str) -> None:
@@ -324,10 +335,15 @@ def test_cors_preflight_and_answers_allow_any_origin(server: LiveServer, app_id:
 
 
 def test_bots_are_answered_and_dropped(server: LiveServer, app_id: str) -> None:
-    crawled = event("1008")
-    answer = post(server, batch(app_id, crawled), **{"user-agent": "Googlebot/2.1"})
+    crawled = [event("1008"), event("1008", "custom", name="Crawled"), {"kind": "mystery"}]
+    answer = post(server, batch(app_id, *crawled), **{"user-agent": "Googlebot/2.1"})
     assert answer.status_code == 200
-    assert crawled["event_id"] not in {r["event_id"] for r in events_of(server, app_id)}
+    assert answer.json() == {"accepted": 0, "duplicates": 0, "rejected": []}
+    assert answer.headers[DROPPED_BOTS_HEADER] == "3"  # every record of the batch, counted
+    stored = {r["event_id"] for r in events_of(server, app_id)}
+    assert not stored & {record.get("event_id") for record in crawled}
+    visitor = post(server, batch(app_id, event("1008")), **{"user-agent": "Mozilla/5.0"})
+    assert visitor.json()["accepted"] == 1 and DROPPED_BOTS_HEADER not in visitor.headers
 
 
 def test_user_properties_and_identify_records(server: LiveServer, app_id: str) -> None:

@@ -161,7 +161,8 @@ def test_server_identify_merges_and_drops_a_second_identity(server: LiveServer) 
         server, "/api/v1/identify", {"app_id": app_id, "user_id": "9100", "identity": "hal"}
     )
     assert dropped.status_code == 200
-    assert "already identified" in dropped.json()["rejected"][0]["error"]
+    [refused] = dropped.json()["rejected"]
+    assert refused["index"] == 0 and "already identified" in refused["error"]
     by_identity = {u["identity"]: u for u in users(server, app_id)}
     assert set(by_identity) == {"gil", None}
     assert by_identity["gil"]["merged_user_ids"] == ["9100"]
