@@ -37,7 +37,6 @@ from collector.storage.base import (
     Storage,
     StorageError,
 )
-from snippet.pageview import UTM_PARAMETERS
 from snippet.validate import (
     RESERVED_TRACK_NAMES,
     clean_properties,
@@ -46,17 +45,23 @@ from snippet.validate import (
     normalize_identity,
     user_id_problem,
 )
+from snippet.wire import (
+    AUTOCAPTURED_TYPES,
+    CUSTOM,
+    EVENT,
+    EVENT_TYPES,
+    IDENTIFY,
+    PAGE_FIELDS,
+    RECORD_KINDS,
+    SESSION_FIELDS,
+    STORED_TEXT_MAX,
+    TARGET_FIELDS,
+    USER_PROPERTIES,
+    UTM_PARAMETERS,
+)
 
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
 BROWSER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
-AUTOCAPTURED_TYPES = frozenset({"click", "change", "submit"})
-EVENT_TYPES = AUTOCAPTURED_TYPES | {"pageview", "custom"}
-PAGE_FIELDS = ("url", "domain", "path", "query", "hash", "title", "referrer")
-TARGET_FIELDS = ("tag", "id", "class", "text", "href", "hierarchy")
-SESSION_FIELDS = ("landing_page", "initial_referrer")  # and the landing page's UTM parameters
-# Any one page, target or session string. The tracker caps target strings at 1024, so a longer
-# one is refused; page and session strings it sends whole (a URL may be megabytes), so they are cut.
-MAX_TEXT = 8192
 
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -151,13 +156,15 @@ def record_operation(record: Any) -> Operation:
     if not isinstance(record, dict):
         raise RecordProblem("record must be an object")
     kind = record.get("kind")
-    if kind == "event":
+    if kind == EVENT:
         return event_operation(record)
-    if kind == "identify":
+    if kind == IDENTIFY:
         return identify_operation(record)
-    if kind == "user_properties":
+    if kind == USER_PROPERTIES:
         return user_properties_operation(record)
-    raise RecordProblem(f"kind must be event, identify or user_properties, got {kind!r}")
+    raise RecordProblem(
+        f"kind must be {', '.join(RECORD_KINDS[:-1])} or {RECORD_KINDS[-1]}, got {kind!r}"
+    )
 
 
 def event_operation(record: dict[str, Any]) -> NewEvent:
@@ -166,7 +173,7 @@ def event_operation(record: dict[str, Any]) -> NewEvent:
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise RecordProblem(f"type must be one of {sorted(EVENT_TYPES)}, got {event_type!r}")
     name = record.get("name")
-    if event_type == "custom":
+    if event_type == CUSTOM:
         _require_none(event_name_problem(name))
         if name in RESERVED_TRACK_NAMES:
             raise RecordProblem(f"event name {name!r} is reserved for autocaptured events")
@@ -265,7 +272,7 @@ def _text_fields(
     value: object, fields: tuple[str, ...], name: str, *, cut: bool = False
 ) -> dict[str, str]:
     """The named fields of an object as strings ("" when absent or null), other keys dropped;
-    a string past MAX_TEXT is cut to it when `cut`, else refused."""
+    a string past STORED_TEXT_MAX is cut to it when `cut`, else refused."""
     if not isinstance(value, dict):
         raise RecordProblem(f"{name} must be an object")
     out: dict[str, str] = {}
@@ -275,7 +282,7 @@ def _text_fields(
             text = ""
         if not isinstance(text, str):
             raise RecordProblem(f"{name}.{key} must be a string")
-        if len(text) > MAX_TEXT and not cut:
-            raise RecordProblem(f"{name}.{key} is longer than {MAX_TEXT} characters")
-        out[key] = text[:MAX_TEXT]
+        if len(text) > STORED_TEXT_MAX and not cut:
+            raise RecordProblem(f"{name}.{key} is longer than {STORED_TEXT_MAX} characters")
+        out[key] = text[:STORED_TEXT_MAX]
     return out

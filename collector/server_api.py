@@ -43,6 +43,7 @@ from snippet.validate import (
     normalize_identity,
     user_id_problem,
 )
+from snippet.wire import CUSTOM
 
 BULK_MAX = 1000
 IDEMPOTENCY_KEY_MAX = 1024
@@ -140,7 +141,7 @@ def track_item(item: Any) -> tuple[Operation, str]:
         raise RecordProblem("session_id must be a string or a number")
     operation = NewEvent(
         event_id=_event_id(item.get("idempotency_key")),
-        type="custom",
+        type=CUSTOM,
         name=str(name),
         time=_timestamp(item.get("timestamp")),
         source="server",

@@ -12,9 +12,10 @@ from typing import NamedTuple
 from collector.dashboard.hierarchy import Element, parse_hierarchy
 from collector.dashboard.selector import Selector, SelectorError, matches_hierarchy, parse_selector
 from snippet.validate import event_name_problem
+from snippet.wire import AUTOCAPTURED_TYPES, PAGEVIEW, STORED_TEXT_MAX, TARGET_TEXT_MAX
 
-AUTOCAPTURED_TYPES = ("click", "change", "submit", "pageview")
-TEXT_MAX = 1024  # a target text or URL fragment longer than this could not have been stored
+# The types a defined event can match: the autocaptured interactions and pageviews.
+DEFINABLE_TYPES = (*AUTOCAPTURED_TYPES, PAGEVIEW)
 
 
 @dataclass(frozen=True)
@@ -82,20 +83,24 @@ def definition_from_form(form: Mapping[str, str]) -> tuple[Definition | None, li
     problems: list[str] = []
     if name_problem := event_name_problem(name):
         problems.append(name_problem.replace("event name", "name", 1))
-    if event_type is not None and event_type not in AUTOCAPTURED_TYPES:
-        problems.append(f"type must be one of {', '.join(AUTOCAPTURED_TYPES)}, got {event_type!r}")
+    if event_type is not None and event_type not in DEFINABLE_TYPES:
+        problems.append(f"type must be one of {', '.join(DEFINABLE_TYPES)}, got {event_type!r}")
     if not (event_type or selector or target_text or url_contains):
         problems.append("give at least one of: type, CSS selector, target text, URL contains")
-    if event_type == "pageview" and (selector or target_text):
+    if event_type == PAGEVIEW and (selector or target_text):
         problems.append("a pageview has no target: a selector or target text needs another type")
     if selector:
         try:
             parse_selector(selector)
         except SelectorError as error:
             problems.append(f"CSS selector: {error}")
-    for label, value in (("target text", target_text), ("URL contains", url_contains)):
-        if value and len(value) > TEXT_MAX:
-            problems.append(f"{label} is {len(value)} characters; the limit is {TEXT_MAX}")
+    # Longer than this, the text could not have been stored, so nothing could match.
+    for label, value, limit in (
+        ("target text", target_text, TARGET_TEXT_MAX),
+        ("URL contains", url_contains, STORED_TEXT_MAX),
+    ):
+        if value and len(value) > limit:
+            problems.append(f"{label} is {len(value)} characters; the limit is {limit}")
     if problems:
         return None, problems
     return Definition(name, event_type, selector, target_text, url_contains), []

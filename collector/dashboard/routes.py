@@ -25,7 +25,7 @@ from collector.clock import now_ms
 from collector.dashboard import auth, queries
 from collector.dashboard.chart import DEFAULT_RANGE, RANGES, bar_chart, window_for
 from collector.dashboard.definitions import (
-    AUTOCAPTURED_TYPES,
+    DEFINABLE_TYPES,
     count_matches,
     count_over_time,
     definition_from_form,
@@ -33,9 +33,9 @@ from collector.dashboard.definitions import (
     newest_matches,
 )
 from collector.ratelimit import Costs, RateLimiter, retry_after_header
+from snippet.wire import EVENT_TYPES
 
 HERE = Path(__file__).parent
-EVENT_TYPES = ("pageview", "click", "change", "submit", "custom")
 EVENTS_PER_PAGE = 100
 USERS_PER_PAGE = 50
 SESSIONS_PER_PAGE = 20
@@ -338,7 +338,7 @@ class Dashboard:
                 "counts": counts,
                 "fields": fields,
                 "problems": problems,
-                "types": AUTOCAPTURED_TYPES,
+                "types": DEFINABLE_TYPES,
             }
 
         return await self._app_page(request, "defined_events.html", load, status)

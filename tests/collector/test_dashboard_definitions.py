@@ -49,6 +49,10 @@ def click(
             {"name": "Submits", "event_type": "submit", "selector": "", "target_text": ""},
             Definition("Submits", event_type="submit"),
         ),
+        (  # stored URLs may be longer than a target's text (docs/protocol.md section 4)
+            {"name": "Long URL", "url_contains": "u" * 2048},
+            Definition("Long URL", url_contains="u" * 2048),
+        ),
     ],
 )
 def test_accepted_forms(form: dict[str, str], expected: Definition) -> None:
@@ -72,7 +76,7 @@ def test_accepted_forms(form: dict[str, str], expected: Definition) -> None:
         ({"name": "P", "event_type": "pageview", "target_text": "Buy"}, "a pageview has no target"),
         ({"name": "S", "selector": "a:hover"}, "CSS selector: the pseudo-class ':hover'"),
         ({"name": "S", "selector": "a, b"}, "CSS selector: a list of selectors"),
-        ({"name": "U", "url_contains": "u" * 1025}, "URL contains is 1025 characters"),
+        ({"name": "U", "url_contains": "u" * 8193}, "URL contains is 8193 characters"),
         ({"name": "X", "target_text": "t" * 1025}, "target text is 1025 characters"),
     ],
 )
