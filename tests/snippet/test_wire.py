@@ -1,6 +1,7 @@
 """The wire format: record builders, the ingest body, and JSON written as JavaScript writes it."""
 
 import json
+import math
 import shutil
 import subprocess
 
@@ -53,6 +54,18 @@ json_values = st.recursive(
 )
 
 
+def finite(value: object) -> object:
+    """`value` with NaN and infinities as None: JSON.parse cannot read them, and JSON.stringify
+    writes them as null, as js_json must."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite(item) for item in value]
+    return value
+
+
 def node_stringify(values: list[object]) -> list[str]:
     """JSON.stringify of each value, by Node (values cross as Python's JSON, which Node reads)."""
     assert NODE is not None
@@ -60,9 +73,7 @@ def node_stringify(values: list[object]) -> list[str]:
         "const values = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
         "process.stdout.write(JSON.stringify(values.map((v) => JSON.stringify(v))));"
     )
-    # Python writes NaN/Infinity, which JSON.parse refuses; JSON.stringify writes them as null.
-    text = json.dumps(values, allow_nan=True).replace("-Infinity", "null")
-    text = text.replace("Infinity", "null").replace("NaN", "null")
+    text = json.dumps(finite(values))
     run = subprocess.run([NODE, "-e", script], input=text.encode(), capture_output=True, check=True)
     answer: list[str] = json.loads(run.stdout)
     return answer
