@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -14,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from collector.dashboard import dashboard_mount
 from collector.deletion import deletion_routes, resume_pending_deletions
 from collector.ingest import ingest_routes
-from collector.request_body import error_response
+from collector.request_body import BodyLimit, error_response
 from collector.server_api import server_api_routes
 from collector.settings import DEMO_APP_ID, DEMO_APP_NAME, Settings
 from collector.storage.sqlite import SQLiteStorage
@@ -41,8 +42,14 @@ def create_app(settings: Settings) -> Starlette:
         *_optional_routes("collector.bundle", "bundle_routes", settings.bundle_dir),
         *_optional_routes("collector.demo_site", "demo_routes", settings.site_dir),
     ]
+
+    def body_limit(path: str) -> int | None:
+        # Under /api/ each endpoint caps its body itself, after decompression.
+        return None if path.startswith("/api/") else settings.max_other_bytes
+
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(BodyLimit, limit_for=body_limit)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},  # type: ignore[dict-item]
     )

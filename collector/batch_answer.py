@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 
 from starlette.responses import JSONResponse
 
-from collector.request_body import BadInput
+from collector.request_body import BadInput, nesting_problem
 from collector.storage.base import Operation, Outcome, Storage
 
 T = TypeVar("T")
 DROPPED_BOTS_HEADER = "X-Footfall-Dropped-Bots"
+REJECTIONS_LISTED = 100  # an answer lists the first rejections and counts the rest
 
 
 class DropReason(Enum):
@@ -86,12 +87,19 @@ class BatchAnswer:
         return f"no {noun} is usable; {noun} {first.index}: {first.error}"
 
     def as_json(self) -> dict[str, object]:
+        """The counts and the first REJECTIONS_LISTED rejections; `rejected_count` says how many
+        there were when that is more."""
         rejected = sorted(self.rejected, key=lambda rejection: rejection.index)
-        return {
+        answer: dict[str, object] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
-            "rejected": [{"index": r.index, "error": r.error} for r in rejected],
+            "rejected": [
+                {"index": r.index, "error": r.error} for r in rejected[:REJECTIONS_LISTED]
+            ],
         }
+        if len(rejected) > REJECTIONS_LISTED:
+            answer["rejected_count"] = len(rejected)
+        return answer
 
     def response(
         self, headers: dict[str, str] | None = None, *, error: str | None = None
@@ -114,11 +122,14 @@ def require_known_app(storage: Storage, app_id: str) -> None:
 def check_each(
     records: Sequence[Any], check: Callable[[Any], T], answer: BatchAnswer
 ) -> list[tuple[int, T]]:
-    """What `check` makes of each record, with the record's index; a record it raises
-    RecordProblem for is rejected as invalid."""
+    """What `check` makes of each record, with the record's index; a record nested too deeply
+    to check, or one `check` raises RecordProblem for, is rejected as invalid."""
     checked: list[tuple[int, T]] = []
     for index, record in enumerate(records):
         try:
+            too_deep = nesting_problem(record)
+            if too_deep is not None:
+                raise RecordProblem(too_deep)
             checked.append((index, check(record)))
         except RecordProblem as problem:
             answer.reject(index, DropReason.INVALID, str(problem))

@@ -27,7 +27,13 @@ from collector.batch_answer import (
 )
 from collector.bots import is_bot
 from collector.clock import time_problem
-from collector.request_body import BadInput, app_id_of, error_response, read_json
+from collector.request_body import (
+    BadInput,
+    app_id_of,
+    check_record_count,
+    error_response,
+    read_json,
+)
 from collector.settings import Settings
 from collector.storage.base import (
     Identify,
@@ -125,6 +131,7 @@ def parse_batch(body: Any) -> Batch:
         raise BadInput(400, "records must be an array")
     if not records:
         raise BadInput(400, "records is empty")
+    check_record_count(records)
     return Batch(app_id=app_id, records=records)
 
 

@@ -1,16 +1,30 @@
-"""Reading a request body safely: a size cap after decompression, gzip, strict JSON, JSON errors."""
+"""Reading a request body safely: a size cap after decompression, gzip, strict JSON, nesting and
+record caps, JSON errors; and a cap on every other body, before anything reads it."""
 
 import json
 import re
 import zlib
+from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from snippet.validate import normalize_identity
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Levels of lists and objects one record (or server-side API item) may nest; Heap's properties
+# are flat, so this is generous. Deeper records are refused one by one, keeping the rest.
+MAX_NESTING = 32
+# Nesting that the parser cuts short (whole body), so it never recurses deeper than this.
+_PARSE_DEPTH = MAX_NESTING + 8
+# Records in one ingest request. The tracker's batches stay under 4 MB, where even its smallest
+# records (identify, about 110 bytes) are fewer than 40,000; so a batch of more is not ours.
+MAX_RECORDS = 50_000
+# JSON strings and brackets: enough of the grammar to follow nesting outside strings.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]+|\\.)*"|[\[\]{}]')
 # A surrogate escape in the text; JSON.stringify writes lone ones (say a title cut mid-emoji),
 # which SQLite cannot store as UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -31,6 +45,61 @@ def error_response(
 ) -> JSONResponse:
     """The collector's one error shape: {"error": "<what is wrong>"}."""
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """ASGI middleware: refuses (413) a body past `limit_for(path)` bytes before the endpoint has
+    read more than that (None: the endpoint caps its own), and answers 400 to a body that ends
+    early or breaks HTTP's chunked encoding, which Starlette reports as a client disconnect."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int | None]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = Headers(scope=scope).get("content-length", "")
+        if limit is not None and declared.isdigit() and int(declared) > limit:
+            refusal = BadInput(413, f"body is {declared} bytes; the limit here is {limit}")
+            await _answer_bad_input(scope, refusal)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request" and limit is not None:
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BadInput(413, f"body is over the limit here of {limit} bytes")
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, watched_send)
+        except (BadInput, ClientDisconnect) as error:
+            if started:
+                raise
+            if isinstance(error, ClientDisconnect):
+                error = BadInput(
+                    400, "the body ended early or its chunked encoding is malformed; send it whole"
+                )
+            await _answer_bad_input(scope, error)(scope, receive, send)
+
+
+def _answer_bad_input(scope: Scope, bad: BadInput) -> Response:
+    """JSON under /api/ (clients parse it), plain text elsewhere, as app.http_error answers."""
+    if str(scope["path"]).startswith("/api/"):
+        return error_response(bad.status, bad.message)
+    return PlainTextResponse(bad.message, status_code=bad.status)
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -82,15 +151,41 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise BadInput(400, f"body is not UTF-8: {error}") from None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        try:
+            value = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError:
+            # Too deep for the parser: cut the deep parts short, so that the records holding
+            # them are refused (nesting_problem) and the others kept.
+            value = json.loads(_cut_deep_nesting(text), parse_constant=_refuse_constant)
+    except ValueError as error:  # JSONDecodeError is a ValueError
         raise BadInput(400, f"body is not valid JSON: {error}") from None
     if not _SURROGATE_ESCAPE.search(text):
         return value
-    try:
-        return _replace_lone_surrogates(value)
-    except RecursionError:
-        raise BadInput(400, "body is not valid JSON: nested too deeply") from None
+    return _replace_lone_surrogates(value, 0)
+
+
+def nesting_problem(value: Any) -> str | None:
+    """Why a record (or item) nests lists and objects too deeply to take, or None."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if depth > MAX_NESTING:
+            return f"lists and objects are nested more than {MAX_NESTING} levels"
+        if isinstance(item, dict):
+            todo.extend((child, depth + 1) for child in item.values() if _is_container(child))
+        elif isinstance(item, list):
+            todo.extend((child, depth + 1) for child in item if _is_container(child))
+    return None
+
+
+def check_record_count(records: list[Any]) -> None:
+    """BadInput (413) for a batch of more than MAX_RECORDS records."""
+    if len(records) > MAX_RECORDS:
+        raise BadInput(
+            413,
+            f"records has {len(records)} items; at most {MAX_RECORDS} per request:"
+            " send smaller batches",
+        )
 
 
 def app_id_of(body: dict[str, Any]) -> str:
@@ -101,15 +196,46 @@ def app_id_of(body: dict[str, Any]) -> str:
     return app_id
 
 
-def _replace_lone_surrogates(value: Any) -> Any:
-    """The value with every lone surrogate (in strings and keys) turned into U+FFFD."""
+def _replace_lone_surrogates(value: Any, depth: int) -> Any:
+    """The value with every lone surrogate (in strings and keys) turned into U+FFFD; what is
+    nested deeper than any usable record is left as it is (nesting_problem refuses it)."""
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value)
+    if depth > _PARSE_DEPTH:
+        return value
     if isinstance(value, list):
-        return [_replace_lone_surrogates(item) for item in value]
+        return [_replace_lone_surrogates(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+        return {
+            _replace_lone_surrogates(k, depth): _replace_lone_surrogates(v, depth + 1)
+            for k, v in value.items()
+        }
     return value
+
+
+def _cut_deep_nesting(text: str) -> str:
+    """The JSON text with every list or object opened deeper than _PARSE_DEPTH replaced by []."""
+    kept: list[str] = []
+    depth = 0
+    resume_at = 0  # where the text after the last cut starts
+    for token in _STRING_OR_BRACKET.finditer(text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth == _PARSE_DEPTH + 1:
+                kept.append(text[resume_at : token.start()])
+        elif bracket in ("]", "}"):
+            if depth == _PARSE_DEPTH + 1:
+                kept.append("[]")
+                resume_at = token.end()
+            depth -= 1
+    if depth <= _PARSE_DEPTH:
+        kept.append(text[resume_at:])
+    return "".join(kept)
+
+
+def _is_container(value: object) -> bool:
+    return isinstance(value, dict | list)
 
 
 def _refuse_constant(name: str) -> None:

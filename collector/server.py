@@ -2,6 +2,8 @@
 
 Granian builds the app in its worker process from an import string, so the settings travel to
 it in an environment variable. One worker only: the SQLite writer thread must be the only one.
+A worker that dies (say the out-of-memory killer picked it) is replaced; acknowledged events are
+committed already. Granian gives up, exiting 1, when the new worker dies within 5.5 s again.
 """
 
 import json
@@ -33,6 +35,7 @@ def run_server(settings: Settings) -> None:
         port=settings.port,
         interface=Interfaces.ASGI,
         workers=1,
+        respawn_failed_workers=True,
         websockets=False,
         log_level=LogLevels.warning,
         log_access=False,

@@ -20,6 +20,7 @@ class Settings:
     # Caps apply to the body after decompression, so a small gzip bomb cannot get past them.
     max_ingest_bytes: int = 5 * MEBIBYTE
     max_api_bytes: int = 20 * MEBIBYTE
+    max_other_bytes: int = 64 * 1024  # anything outside /api/: the dashboard's small forms
     admin_password: str | None = None  # the dashboard's login; None: nobody can log in
 
 

@@ -51,6 +51,12 @@ class LiveServer:
                 self.process.kill()
                 self.process.wait()
 
+    def worker_pid(self) -> int:
+        """The pid of granian's worker, the one child of the serving process (Linux only)."""
+        pid = self.process.pid
+        [worker] = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return int(worker)
+
     def __enter__(self) -> "LiveServer":
         return self
 

@@ -1,8 +1,11 @@
 """`footfall serve` when things are missing or failing: no tracker bundle, a disk that takes no
 more bytes. Over real HTTP against the real server and SQLite file."""
 
+import os
 import resource
+import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,3 +123,26 @@ def test_a_storage_failure_answers_503_and_the_server_recovers(
     assert retried.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
     stored = exported_ids(server, app_id)
     assert before["event_id"] in stored and stored.count(lost["event_id"]) == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs /proc")
+def test_a_killed_worker_is_replaced_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    with start_server(tmp_path, "--demo") as live:
+        stored = event("7201")
+        assert httpx.post(live.url + "/api/ingest", json=batch("demo", stored)).status_code == 200
+        worker = live.worker_pid()
+        os.kill(worker, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+        deadline = time.monotonic() + 20
+        answered = False
+        while not answered and time.monotonic() < deadline:
+            assert live.process.poll() is None, live.log_path.read_text()
+            try:
+                answered = httpx.get(live.url + "/api/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert answered, live.log_path.read_text()
+        assert live.worker_pid() != worker
+        after = event("7202")
+        assert httpx.post(live.url + "/api/ingest", json=batch("demo", after)).status_code == 200
+        ids = [e["event_id"] for e in run_cli("events", "--db", str(live.db_path))]
+        assert stored["event_id"] in ids and after["event_id"] in ids
