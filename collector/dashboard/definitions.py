@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from collector.dashboard.hierarchy import Element, parse_hierarchy
 from collector.dashboard.selector import Selector, SelectorError, matches_hierarchy, parse_selector
+from snippet.hierarchy import HierarchyElement, parse_hierarchy
 from snippet.validate import event_name_problem
 from snippet.wire import AUTOCAPTURED_TYPES, PAGEVIEW, STORED_TEXT_MAX, TARGET_TEXT_MAX
 
@@ -36,7 +36,7 @@ class StoredEvent:
     type: str
     url: str
     target_text: str | None
-    hierarchy: tuple[Element, ...]
+    hierarchy: tuple[HierarchyElement, ...]
 
 
 class EventGroup(NamedTuple):

@@ -9,7 +9,7 @@ import re
 import string
 from dataclasses import dataclass
 
-from collector.dashboard.hierarchy import Element
+from snippet.hierarchy import HierarchyElement
 
 SUPPORTED = "tag, #id, .class, [attr] and [attr=value], joined by a space or >"
 _HTML_ROOTS = frozenset({"html", "body"})
@@ -32,7 +32,7 @@ class Compound:
     classes: frozenset[str] = frozenset()
     attrs: tuple[tuple[str, str | None], ...] = ()  # value None: the attribute only has to exist
 
-    def matches(self, element: Element) -> bool:
+    def matches(self, element: HierarchyElement) -> bool:
         """Whether `element` meets every condition of this compound."""
         if self.tag and element.tag != self.tag:
             return False
@@ -73,7 +73,7 @@ def parse_selector(text: str) -> Selector:
     return Selector(tuple(compounds), tuple(combinators))
 
 
-def matches_hierarchy(selector: Selector, elements: tuple[Element, ...]) -> bool:
+def matches_hierarchy(selector: Selector, elements: tuple[HierarchyElement, ...]) -> bool:
     """Whether the selector matches the target (the last element) or one of its ancestors.
 
     Heap counts a click inside a matching element as a click on it: a click on the <span> inside
@@ -107,7 +107,9 @@ def ascii_lower(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
-def _matches_at(selector: Selector, ci: int, elements: tuple[Element, ...], ei: int) -> bool:
+def _matches_at(
+    selector: Selector, ci: int, elements: tuple[HierarchyElement, ...], ei: int
+) -> bool:
     """Compound `ci` matches element `ei`, and the compounds left of it match its ancestors."""
     if not selector.compounds[ci].matches(elements[ei]):
         return False

@@ -1,10 +1,9 @@
-"""The defined-event selector language: Heap's hierarchy string read back, and CSS matched on it."""
+"""The defined-event selector language: CSS matched on Heap's hierarchy string read back."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.dashboard.hierarchy import Element, parse_hierarchy
 from collector.dashboard.selector import (
     SelectorError,
     ascii_lower,
@@ -12,44 +11,10 @@ from collector.dashboard.selector import (
     parse_selector,
     required_substrings,
 )
+from snippet.hierarchy import parse_hierarchy
 
 SHOP = "@div;#root;|@form;#checkout;.card;[action=/pay];|@button;#buy;.btn;.primary;[type=submit];|"
 NESTED = "@main;|@ul;.menu;|@li;.item;|@a;.link;[href=/a];|@span;.icon;|"
-
-
-@pytest.mark.parametrize(
-    ("hierarchy", "expected"),
-    [
-        ("", ()),
-        ("@div;|", (Element(tag="div"),)),
-        (
-            "@div;#root;|@a;#buy;.btn;.primary;[href=/cart];|",
-            (
-                Element(tag="div", id="root"),
-                Element(
-                    tag="a",
-                    id="buy",
-                    classes=frozenset({"btn", "primary"}),
-                    attrs=(("href", "/cart"),),
-                ),
-            ),
-        ),
-        # Attribute values may hold ';', '|' and '=': they run to the closing '];'.
-        (
-            "@a;[href=/x?a=1;b=2|c];[target=_blank];|",
-            (Element(tag="a", attrs=(("href", "/x?a=1;b=2|c"), ("target", "_blank"))),),
-        ),
-        ("@INPUT;[Disabled=];|", (Element(tag="input", attrs=(("disabled", ""),)),)),
-        # A string cut at 1024 characters still yields what it holds.
-        (
-            "@div;#root;|@a;.bt",
-            (Element(tag="div", id="root"), Element(tag="a", classes=frozenset({"bt"}))),
-        ),
-        ("@a;[href=/never-closed", (Element(tag="a", attrs=(("href", "/never-closed"),)),)),
-    ],
-)
-def test_parse_hierarchy(hierarchy: str, expected: tuple[Element, ...]) -> None:
-    assert parse_hierarchy(hierarchy) == expected
 
 
 @pytest.mark.parametrize(
