@@ -1,4 +1,4 @@
-"""The heap.* calls: which come first at boot, and what each call's arguments allow."""
+"""The heap.* calls: what each call's arguments allow, and what an identify changes."""
 
 from dataclasses import dataclass, field
 from typing import Literal
@@ -13,28 +13,6 @@ from snippet.validate import (
     normalize_identity,
 )
 
-# Replayed before captures at boot, so queued captures see the identity and properties
-# the page set up. Consent calls lead too: an early optOut must stop queued captures.
-SETUP_METHODS = frozenset(
-    {
-        "optIn",
-        "optOut",
-        "identify",
-        "resetIdentity",
-        "addUserProperties",
-        "addEventProperties",
-        "setEventProperties",
-        "removeEventProperty",
-        "unsetEventProperty",
-        "clearEventProperties",
-    }
-)
-METHODS = SETUP_METHODS | {"track"}
-METHOD_ALIASES = {
-    "setEventProperties": "addEventProperties",
-    "unsetEventProperty": "removeEventProperty",
-}
-
 IdentifyChange = Literal["same", "first", "switch"]
 
 
@@ -46,19 +24,6 @@ class Checked:
     value: str = ""
     properties: dict[str, Scalar] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-
-
-def replay_order(records: list[object]) -> list[object]:
-    """Boot records with identity, property and consent calls first, each group in its order."""
-
-    def is_setup(record: object) -> bool:
-        return (
-            isinstance(record, dict)
-            and record.get("kind") == "call"
-            and record.get("method") in SETUP_METHODS
-        )
-
-    return [r for r in records if is_setup(r)] + [r for r in records if not is_setup(r)]
 
 
 def check_track(args: list[object]) -> Checked:

@@ -297,8 +297,9 @@
       else readyCallbacks.push(callback);
     });
 
-    onNavigate("load");
+    // The stub's calls came first: replayed before the load, they are seen by its pageview.
     for (var i = 0; i < queued.length; i++) heap.push(queued[i]);
+    onNavigate("load");
 
     document.addEventListener("click", guard(onInteraction), true);
     document.addEventListener("change", guard(onInteraction), true);

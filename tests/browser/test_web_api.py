@@ -97,17 +97,22 @@ def test_event_properties_persist_in_hp2_props_and_ride_on_every_event(demo: Dem
     assert "Logged In" not in after["properties"]
 
 
-def test_calls_queued_before_load_replay_with_identity_first(demo: Demo) -> None:
+def test_calls_queued_before_load_replay_in_call_order(demo: Demo) -> None:
     # The stub queues calls as [method, ...args] in the window.heap array until the script loads.
     demo.page.add_init_script(
-        "window.heap = [['track', 'Queued early', {n: 1}], ['identify', 'queued@example.com']];"
+        "window.heap = [['track', 'Queued early', {n: 1}], ['identify', 'queued@example.com'],"
+        " ['track', 'Logout'], ['resetIdentity'], ['addEventProperties', {Plan: 'Pro'}]];"
     )
     demo.open()
-    events = demo.events(lambda found: any(e["name"] == "Queued early" for e in found))
-    queued = next(event for event in events if event["name"] == "Queued early")
-    assert queued["identity"] == "queued@example.com"
+    events = demo.events(lambda found: any(e["type"] == "pageview" for e in found))
+    by_name = {event["name"]: event for event in events}
+    queued, logout, pageview = by_name["Queued early"], by_name["Logout"], by_name["pageview"]
+    assert queued["identity"] == "queued@example.com"  # identify merged the anonymous user in
     assert queued["properties"] == {"n": 1}
-    assert demo.page.evaluate("heap.identity") == "queued@example.com"
+    assert logout["identity"] == "queued@example.com" and logout["properties"] == {}
+    assert pageview["identity"] is None and pageview["user_id"] != logout["user_id"]
+    assert pageview["properties"] == {"Plan": "Pro"}  # the stub's calls came before the load
+    assert demo.page.evaluate("heap.identity") is None
 
 
 def test_a_deeply_nested_queued_call_costs_nothing_else(demo: Demo) -> None:

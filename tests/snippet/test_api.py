@@ -1,4 +1,4 @@
-"""The heap.* calls: replay order, argument checks, identity transitions (seed 002, 003)."""
+"""The heap.* calls: argument checks, identity transitions (seed 002, 003)."""
 
 import pytest
 
@@ -8,49 +8,7 @@ from snippet.api import (
     check_property_name,
     check_track,
     identify_change,
-    replay_order,
 )
-
-
-def test_setup_calls_replay_before_everything_else_each_in_order() -> None:
-    def c(method: str) -> dict[str, object]:
-        return {"kind": "call", "method": method, "args": []}
-
-    load = {"kind": "navigate", "cause": "load"}
-    click = {"kind": "click"}
-    records: list[object] = [
-        load,
-        c("track"),
-        c("identify"),
-        click,
-        c("addEventProperties"),
-        c("optOut"),
-        c("resetIdentity"),
-        c("addUserProperties"),
-        c("removeEventProperty"),
-        c("setEventProperties"),
-        c("unsetEventProperty"),
-        c("clearEventProperties"),
-        c("optIn"),
-        "junk",
-    ]
-    ordered = replay_order(records)
-    assert [r.get("method", r.get("kind")) if isinstance(r, dict) else r for r in ordered] == [
-        "identify",
-        "addEventProperties",
-        "optOut",
-        "resetIdentity",
-        "addUserProperties",
-        "removeEventProperty",
-        "setEventProperties",
-        "unsetEventProperty",
-        "clearEventProperties",
-        "optIn",
-        "navigate",
-        "track",
-        "click",
-        "junk",
-    ]
 
 
 @pytest.mark.parametrize(

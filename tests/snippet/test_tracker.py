@@ -254,10 +254,10 @@ def test_user_properties_keep_the_good_and_warn_about_the_bad() -> None:
 def test_event_properties_ride_on_every_event_and_track_overrides_them() -> None:
     browser, receiver = started(
         [
+            call("addEventProperties", {"Logged In": True, "Plan": "Free"}),  # queued in the stub
             navigate(),
             interaction("click", el("button", "Go")),
             call("track", "Buy", {"Plan": "Pro"}),
-            call("addEventProperties", {"Logged In": True, "Plan": "Free"}),
         ]
     )
     assert [e["properties"] for e in browser.events()] == [
@@ -331,21 +331,7 @@ def test_bad_event_properties_warn_and_keep_the_good() -> None:
     ]
 
 
-# -- replay order, pageviews, sessions -------------------------------------------------------
-
-
-def test_queued_setup_calls_apply_before_queued_captures() -> None:
-    browser, _ = started(
-        [
-            navigate(),
-            call("track", "Early"),
-            call("addEventProperties", {"Campaign": "x"}),
-            call("identify", "kate"),
-        ]
-    )
-    records = browser.sent_records()
-    assert [r.get("name", r["kind"]) for r in records] == ["identify", "pageview", "Early"]
-    assert records[2]["properties"] == {"Campaign": "x"}
+# -- call order, pageviews, sessions ---------------------------------------------------------
 
 
 def test_after_boot_calls_run_strictly_in_order() -> None:
