@@ -77,10 +77,23 @@ def matches_hierarchy(selector: Selector, elements: tuple[HierarchyElement, ...]
     """Whether the selector matches the target (the last element) or one of its ancestors.
 
     Heap counts a click inside a matching element as a click on it: a click on the <span> inside
-    `button.buy` is a click on `button.buy`.
+    `button.buy` is a click on `button.buy`. Each compound is tested against each element once
+    (compounds x elements steps), since anyone with the app id can send the hierarchy.
     """
-    last = len(selector.compounds) - 1
-    return any(_matches_at(selector, last, elements, i) for i in range(len(elements)))
+    # ends[i]: the compounds so far match a chain of elements whose innermost is element i.
+    ends = [selector.compounds[0].matches(element) for element in elements]
+    for compound, combinator in zip(selector.compounds[1:], selector.combinators, strict=True):
+        ancestor_ends = False  # whether some element above i ends such a chain
+        next_ends = []
+        for i, element in enumerate(elements):
+            if combinator == ">":
+                joined = i > 0 and ends[i - 1]
+            else:
+                joined = ancestor_ends
+                ancestor_ends = ancestor_ends or ends[i]
+            next_ends.append(joined and compound.matches(element))
+        ends = next_ends
+    return any(ends)
 
 
 def required_substrings(selector: Selector) -> tuple[str, ...]:
@@ -105,19 +118,6 @@ def required_substrings(selector: Selector) -> tuple[str, ...]:
 def ascii_lower(text: str) -> str:
     """`text` with only A-Z lowered, as SQLite's lower() does."""
     return text.translate(_ASCII_LOWER)
-
-
-def _matches_at(
-    selector: Selector, ci: int, elements: tuple[HierarchyElement, ...], ei: int
-) -> bool:
-    """Compound `ci` matches element `ei`, and the compounds left of it match its ancestors."""
-    if not selector.compounds[ci].matches(elements[ei]):
-        return False
-    if ci == 0:
-        return True
-    if selector.combinators[ci - 1] == ">":
-        return ei > 0 and _matches_at(selector, ci - 1, elements, ei - 1)
-    return any(_matches_at(selector, ci - 1, elements, j) for j in range(ei - 1, -1, -1))
 
 
 def _parse_compound(source: str, pos: int) -> tuple[Compound, int]:

@@ -1,17 +1,22 @@
 """The defined-event selector language: CSS matched on Heap's hierarchy string read back."""
 
+import itertools
+from dataclasses import dataclass, field
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.dashboard.selector import (
+    Compound,
+    Selector,
     SelectorError,
     ascii_lower,
     matches_hierarchy,
     parse_selector,
     required_substrings,
 )
-from snippet.hierarchy import parse_hierarchy
+from snippet.hierarchy import HierarchyElement, parse_hierarchy
 
 SHOP = "@div;#root;|@form;#checkout;.card;[action=/pay];|@button;#buy;.btn;.primary;[type=submit];|"
 NESTED = "@main;|@ul;.menu;|@li;.item;|@a;.link;[href=/a];|@span;.icon;|"
@@ -153,7 +158,42 @@ def test_every_hierarchy_a_selector_matches_holds_its_required_substrings(
     elements: list[tuple[str, str, list[str], list[tuple[str, str]]]], data: st.DataObject
 ) -> None:
     """SQL skips events missing a required substring, so this must never drop a real match."""
-    # Build a selector from parts of the hierarchy itself, so that matches are common.
+    try:
+        text, selector = _selector_from(elements, data)
+    except SelectorError:
+        return
+    hierarchy = _hierarchy(elements)
+    if matches_hierarchy(selector, parse_hierarchy(hierarchy)):
+        lowered = ascii_lower(hierarchy)
+        assert all(needed in lowered for needed in required_substrings(selector)), text
+
+
+@given(elements=_ELEMENTS, data=st.data())
+@settings(max_examples=300, deadline=None)
+def test_matching_agrees_with_trying_every_chain_of_elements(
+    elements: list[tuple[str, str, list[str], list[tuple[str, str]]]], data: st.DataObject
+) -> None:
+    try:
+        _, selector = _selector_from(elements, data)
+    except SelectorError:
+        return
+    parsed = parse_hierarchy(_hierarchy(elements))
+    compounds, combinators = selector.compounds, selector.combinators
+
+    def chain_matches(chain: tuple[int, ...]) -> bool:
+        steps = zip(chain, chain[1:], combinators, strict=False)
+        return all(c.matches(parsed[i]) for c, i in zip(compounds, chain, strict=True)) and all(
+            combinator == " " or inner == outer + 1 for outer, inner, combinator in steps
+        )
+
+    chains = itertools.combinations(range(len(parsed)), len(compounds))
+    assert matches_hierarchy(selector, parsed) == any(map(chain_matches, chains))
+
+
+def _selector_from(
+    elements: list[tuple[str, str, list[str], list[tuple[str, str]]]], data: st.DataObject
+) -> tuple[str, Selector]:
+    """A selector built from parts of the hierarchy itself, so that matches are common."""
     chosen = data.draw(st.lists(st.sampled_from(elements), min_size=1, max_size=3))
     parts = []
     for tag, id_, classes, attrs in chosen:
@@ -165,11 +205,44 @@ def test_every_hierarchy_a_selector_matches_holds_its_required_substrings(
         parts.append(part)
     combinators = [data.draw(st.sampled_from([" ", " > "])) for _ in parts[1:]]
     text = parts[0] + "".join(c + p for c, p in zip(combinators, parts[1:], strict=True))
-    try:
-        selector = parse_selector(text)
-    except SelectorError:
-        return
-    hierarchy = _hierarchy(elements)
-    if matches_hierarchy(selector, parse_hierarchy(hierarchy)):
-        lowered = ascii_lower(hierarchy)
-        assert all(needed in lowered for needed in required_substrings(selector)), text
+    return text, parse_selector(text)
+
+
+@dataclass(frozen=True)
+class CountedCompound(Compound):
+    """A compound that counts how often it is tested against an element."""
+
+    tests: list[int] = field(default_factory=lambda: [0], compare=False)
+
+    def matches(self, element: HierarchyElement) -> bool:
+        self.tests[0] += 1
+        return super().matches(element)
+
+
+def counted(selector: Selector) -> tuple[Selector, list[int]]:
+    tests = [0]
+    compounds = tuple(
+        CountedCompound(c.tag, c.id, c.classes, c.attrs, tests) for c in selector.compounds
+    )
+    return Selector(compounds, selector.combinators), tests
+
+
+# What an anonymous sender controls: the hierarchy, up to the collector's 8192 characters.
+DIVS = "@div;.a;|" * 900 + "@span;|"
+
+
+@pytest.mark.parametrize(
+    "selector",
+    ["b div div div span", "b > div div > div div *", "b * * * * * * *", "b .a .a .a span"],
+)
+@pytest.mark.parametrize(
+    "hierarchy",
+    [DIVS, DIVS[:4500] + "|@span;|", "@div;|" * 1365 + "@span;|"],
+    ids=["classed", "half", "bare"],
+)
+def test_matching_takes_steps_linear_in_the_hierarchy(selector: str, hierarchy: str) -> None:
+    elements = parse_hierarchy(hierarchy)
+    parsed, tests = counted(parse_selector(selector))
+    assert not matches_hierarchy(parsed, elements)
+    # Each compound is tested against each element at most once.
+    assert tests[0] <= len(parsed.compounds) * len(elements)
