@@ -7,7 +7,7 @@ The real one lives in `pyodide_browser.py`; tests pass a fake.
 from collections.abc import Callable
 from typing import Protocol
 
-Op = dict[str, object]
+from snippet.ops import Op
 
 
 class Browser(Protocol):

@@ -3,6 +3,7 @@ values, and telling this tab's own writes from another tab's."""
 
 from collections.abc import Callable, Iterable
 
+from snippet import ops
 from snippet.browser import Browser
 from snippet.cookies import cookie_assignment, domain_candidates
 
@@ -31,12 +32,7 @@ class CookieWriter:
         if self.domain is None and not self._probed:
             self._probed = True
             self._browser.post_to_page(
-                {
-                    "op": "probe_cookie_domain",
-                    "candidates": self._candidates,
-                    "name": self._probe_name,
-                    "attributes": self._attributes,
-                }
+                ops.probe_cookie_domain(self._candidates, self._probe_name, self._attributes)
             )
 
     def set_domain(self, domain: str) -> str | None:
@@ -61,9 +57,8 @@ class CookieWriter:
             return
         domain = self.domain
         self._browser.post_to_page(
-            {
-                "op": "set_cookies",
-                "cookies": [
+            ops.set_cookies(
+                [
                     cookie_assignment(
                         name,
                         value,
@@ -72,8 +67,8 @@ class CookieWriter:
                         attributes=self._attributes,
                     )
                     for name, value in changed.items()
-                ],
-            }
+                ]
+            )
         )
         self._written.update(changed)
         for name, value in changed.items():
@@ -83,16 +78,15 @@ class CookieWriter:
         """Delete cookies host-only and on every candidate domain: Heap may have set them on any."""
         names = list(names)
         self._browser.post_to_page(
-            {
-                "op": "set_cookies",
-                "cookies": [
+            ops.set_cookies(
+                [
                     cookie_assignment(
                         name, "", domain=domain, expires_ms=None, attributes=self._attributes
                     )
                     for name in names
                     for domain in ["", *self._candidates]
-                ],
-            }
+                ]
+            )
         )
         for name in names:
             self._written.pop(name, None)

@@ -5,6 +5,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from snippet import ops
 from snippet.browser import Browser
 from snippet.wire import ingest_body, js_json
 
@@ -186,4 +187,4 @@ class Delivery:
         self._beacon_stale = False
         kept = beacon_records(self.unsent)
         body = ingest_body(self._app_id, self._browser.now_ms(), kept) if kept else None
-        self._browser.post_to_page({"op": "beacon", "url": self.url, "body": body})
+        self._browser.post_to_page(ops.beacon(self.url, body))

@@ -5,6 +5,7 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
+from snippet import ops
 from snippet.browser import Browser
 from snippet.delivery import RunTask
 from snippet.inbound import BadInput, parse_message
@@ -59,4 +60,4 @@ def _run_on_event_loop(coroutine: Coroutine[Any, Any, None]) -> object:
 
 def _warn(browser: Browser, message: str) -> None:
     with contextlib.suppress(Exception):  # nothing left to tell the page with
-        browser.post_to_page({"op": "warn", "message": message})
+        browser.post_to_page(ops.warn(message))

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from snippet import api
+from snippet import api, ops
 from snippet.autocapture import describe_target
 from snippet.browser import Browser
 from snippet.consent import Consent, read_consent_cookie
@@ -114,7 +114,7 @@ class Tracker:
         self.delivery.publish_beacon()
         self._post_state()
         self._post_storage()
-        self.browser.post_to_page({"op": "ready"})
+        self.browser.post_to_page(ops.ready())
 
     def receive(self, message: Message) -> None:
         """Handle a later message's records strictly in order."""
@@ -154,7 +154,7 @@ class Tracker:
 
     def warn(self, message: str) -> None:
         """Tell the page's console (the loader prefixes "[footfall] ")."""
-        self.browser.post_to_page({"op": "warn", "message": message})
+        self.browser.post_to_page(ops.warn(message))
 
     # -- records -----------------------------------------------------------------------------
 
@@ -371,13 +371,12 @@ class Tracker:
         visitor = self.visitor
         session = visitor.clock.session
         self.browser.post_to_page(
-            {
-                "op": "state",
-                "user_id": visitor.user_id,
-                "identity": visitor.identity,
-                "session_id": session.session_id if session else None,
-                "opted_out": visitor.consent.opted_out,
-            }
+            ops.state(
+                user_id=visitor.user_id,
+                identity=visitor.identity,
+                session_id=session.session_id if session else None,
+                opted_out=visitor.consent.opted_out,
+            )
         )
 
     def _post_storage(self) -> None:
@@ -386,7 +385,7 @@ class Tracker:
         may_store = self.visitor.consent.allows_tracking
         if may_store != self._posted_may_store:
             self._posted_may_store = may_store
-            self.browser.post_to_page({"op": "storage", "may_store": may_store})
+            self.browser.post_to_page(ops.storage(may_store))
 
     def _ingest_url(self) -> str:
         server = self.boot.config.get("trackingServer")

@@ -1,0 +1,51 @@
+"""Ops from Python to the loader (docs/protocol.md, section 2): one constructor each, so every
+op has one shape. An op is a JSON-safe dict whose `op` names it."""
+
+Op = dict[str, object]
+
+
+def set_cookies(assignments: list[str]) -> Op:
+    """Assign each full `document.cookie` string, in order."""
+    return {"op": "set_cookies", "cookies": assignments}
+
+
+def probe_cookie_domain(candidates: list[str], name: str, attributes: str) -> Op:
+    """Find the highest of `candidates` that takes a cookie (set, read back and delete the probe
+    cookie `name`); the loader answers with a `cookie_domain` record."""
+    return {
+        "op": "probe_cookie_domain",
+        "candidates": candidates,
+        "name": name,
+        "attributes": attributes,
+    }
+
+
+def state(*, user_id: str, identity: str | None, session_id: str | None, opted_out: bool) -> Op:
+    """Who the visitor is now: the loader sets `heap.userId` and `heap.identity`."""
+    return {
+        "op": "state",
+        "user_id": user_id,
+        "identity": identity,
+        "session_id": session_id,
+        "opted_out": opted_out,
+    }
+
+
+def beacon(url: str, body: str | None) -> Op:
+    """What to send with `navigator.sendBeacon` when the page hides; `body` None: nothing."""
+    return {"op": "beacon", "url": url, "body": body}
+
+
+def warn(message: str) -> Op:
+    """A console warning (the loader prefixes "[footfall] ")."""
+    return {"op": "warn", "message": message}
+
+
+def ready() -> Op:
+    """Python handled the boot records: `heap.ready` and the `heap.onReady` callbacks."""
+    return {"op": "ready"}
+
+
+def storage(may_store: bool) -> Op:
+    """Whether the page may keep things of ours beyond cookies (worker.mjs acts on it)."""
+    return {"op": "storage", "may_store": may_store}
