@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from starlette.responses import JSONResponse
 
-from collector.request_body import BadInput, nesting_problem
+from collector.request_body import RequestProblem, nesting_problem
 from collector.storage.base import Operation, Outcome, Storage
 
 T = TypeVar("T")
@@ -114,9 +114,9 @@ class BatchAnswer:
 
 
 def require_known_app(storage: Storage, app_id: str) -> None:
-    """Only known apps are answered: BadInput (404) for any other."""
+    """Only known apps are answered: RequestProblem (404) for any other."""
     if storage.find_app(app_id) is None:
-        raise BadInput(404, f"unknown app_id {app_id!r}")
+        raise RequestProblem(404, f"unknown app_id {app_id!r}")
 
 
 def check_each(

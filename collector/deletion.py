@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from collector.request_body import BadInput, read_json
+from collector.request_body import RequestProblem, read_json
 from collector.settings import Settings
 from collector.storage.base import Storage, StorageError
 from snippet.validate import identity_problem, normalize_identity, user_id_problem
@@ -53,7 +53,7 @@ def deletion_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
             return err(401, "Unauthorized: send a live auth_token as 'Authorization: Bearer ...'")
         try:
             users = deletion_users(await read_json(request, settings.max_api_bytes))
-        except BadInput as bad:
+        except RequestProblem as bad:
             return err(bad.status, bad.message)
         try:
             request_id = await storage.request_deletion(app_id, users)
@@ -125,21 +125,25 @@ def deletion_users(body: Any) -> list[dict[str, str]]:
     """The users named in a deletion request, each {"user_id": ...} or {"identity": ...}."""
     users = body.get("users") if isinstance(body, dict) else None
     if not isinstance(users, list) or not users:
-        raise BadInput(400, 'body must be {"users": [{"user_id": ...} or {"identity": ...}, ...]}')
+        raise RequestProblem(
+            400, 'body must be {"users": [{"user_id": ...} or {"identity": ...}, ...]}'
+        )
     if len(users) > DELETION_MAX_USERS:
-        raise BadInput(400, f"{len(users)} users; at most {DELETION_MAX_USERS} per request")
+        raise RequestProblem(400, f"{len(users)} users; at most {DELETION_MAX_USERS} per request")
     named: list[dict[str, str]] = []
     for index, user in enumerate(users):
         if not isinstance(user, dict) or len(user.keys() & {"user_id", "identity"}) != 1:
-            raise BadInput(400, f"users[{index}] must have exactly one of user_id or identity")
+            raise RequestProblem(
+                400, f"users[{index}] must have exactly one of user_id or identity"
+            )
         if "user_id" in user:
             problem = user_id_problem(user["user_id"])
             if problem is not None:
-                raise BadInput(400, f"users[{index}]: {problem}")
+                raise RequestProblem(400, f"users[{index}]: {problem}")
             named.append({"user_id": str(user["user_id"])})
         else:
             problem = identity_problem(user["identity"])
             if problem is not None:
-                raise BadInput(400, f"users[{index}]: {problem}")
+                raise RequestProblem(400, f"users[{index}]: {problem}")
             named.append({"identity": str(normalize_identity(user["identity"]))})
     return named

@@ -28,7 +28,7 @@ from collector.batch_answer import (
 from collector.bots import is_bot
 from collector.clock import time_problem
 from collector.request_body import (
-    BadInput,
+    RequestProblem,
     app_id_of,
     check_record_count,
     error_response,
@@ -94,7 +94,7 @@ def ingest_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
         try:
             batch = parse_batch(await read_json(request, settings.max_ingest_bytes))
             require_known_app(storage, batch.app_id)
-        except BadInput as bad:
+        except RequestProblem as bad:
             return error_response(bad.status, bad.message, cors)
         user_agent = request.headers.get("user-agent", "")
         try:
@@ -122,15 +122,15 @@ def cors_headers(request: Request) -> dict[str, str]:
 
 
 def parse_batch(body: Any) -> Batch:
-    """Step: the batch's app and records; BadInput when the body as a whole is unusable."""
+    """Step: the batch's app and records; RequestProblem when the body as a whole is unusable."""
     if not isinstance(body, dict):
-        raise BadInput(400, "body must be a JSON object with app_id and records")
+        raise RequestProblem(400, "body must be a JSON object with app_id and records")
     app_id = app_id_of(body)
     records = body.get("records")
     if not isinstance(records, list):
-        raise BadInput(400, "records must be an array")
+        raise RequestProblem(400, "records must be an array")
     if not records:
-        raise BadInput(400, "records is empty")
+        raise RequestProblem(400, "records is empty")
     check_record_count(records)
     return Batch(app_id=app_id, records=records)
 

@@ -31,8 +31,9 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class BadInput(Exception):
-    """Input the collector cannot use; `status` and `message` become the JSON error answer."""
+class RequestProblem(Exception):
+    """A request the collector cannot use (body, app or size): `status` and `message` become
+    the JSON error answer."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -63,7 +64,7 @@ class BodyLimit:
         limit = self.limit_for(scope["path"])
         declared = Headers(scope=scope).get("content-length", "")
         if limit is not None and declared.isdigit() and int(declared) > limit:
-            refusal = BadInput(413, f"body is {declared} bytes; the limit here is {limit}")
+            refusal = RequestProblem(413, f"body is {declared} bytes; the limit here is {limit}")
             await _answer_bad_input(scope, refusal)(scope, receive, send)
             return
         received = 0
@@ -75,7 +76,7 @@ class BodyLimit:
             if message["type"] == "http.request" and limit is not None:
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BadInput(413, f"body is over the limit here of {limit} bytes")
+                    raise RequestProblem(413, f"body is over the limit here of {limit} bytes")
             return message
 
         async def watched_send(message: Message) -> None:
@@ -85,17 +86,17 @@ class BodyLimit:
 
         try:
             await self.app(scope, capped_receive, watched_send)
-        except (BadInput, ClientDisconnect) as error:
+        except (RequestProblem, ClientDisconnect) as error:
             if started:
                 raise
             if isinstance(error, ClientDisconnect):
-                error = BadInput(
+                error = RequestProblem(
                     400, "the body ended early or its chunked encoding is malformed; send it whole"
                 )
             await _answer_bad_input(scope, error)(scope, receive, send)
 
 
-def _answer_bad_input(scope: Scope, bad: BadInput) -> Response:
+def _answer_bad_input(scope: Scope, bad: RequestProblem) -> Response:
     """JSON under /api/ (clients parse it), plain text elsewhere, as app.http_error answers."""
     if str(scope["path"]).startswith("/api/"):
         return error_response(bad.status, bad.message)
@@ -103,7 +104,7 @@ def _answer_bad_input(scope: Scope, bad: BadInput) -> Response:
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request's JSON body, gunzipped when needed; BadInput saying why it cannot be read."""
+    """The request's JSON body, gunzipped when needed; RequestProblem saying why it is unusable."""
     raw = await read_capped(request, max_bytes)
     return parse_json(decompress(raw, request.headers.get("content-encoding", ""), max_bytes))
 
@@ -112,13 +113,13 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
     """The raw body, refusing with 413 as soon as it passes `max_bytes`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise BadInput(413, f"body is {declared} bytes; the limit is {max_bytes}")
+        raise RequestProblem(413, f"body is {declared} bytes; the limit is {max_bytes}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise BadInput(413, f"body is over the limit of {max_bytes} bytes")
+            raise RequestProblem(413, f"body is over the limit of {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -127,17 +128,21 @@ def decompress(raw: bytes, content_encoding: str, max_bytes: int) -> bytes:
     """Gunzip when the header says gzip or the body starts with gzip's magic bytes."""
     encoding = content_encoding.strip().lower()
     if encoding not in ("", "identity", "gzip", "x-gzip"):
-        raise BadInput(415, f"Content-Encoding {content_encoding!r} is not supported; use gzip")
+        raise RequestProblem(
+            415, f"Content-Encoding {content_encoding!r} is not supported; use gzip"
+        )
     if encoding in ("gzip", "x-gzip") or raw.startswith(GZIP_MAGIC):
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
             body = inflater.decompress(raw, max_bytes + 1)
         except zlib.error as error:
-            raise BadInput(400, f"body is not valid gzip: {error}") from None
+            raise RequestProblem(400, f"body is not valid gzip: {error}") from None
         if len(body) > max_bytes:
-            raise BadInput(413, f"body is over the limit of {max_bytes} bytes once decompressed")
+            raise RequestProblem(
+                413, f"body is over the limit of {max_bytes} bytes once decompressed"
+            )
         if not inflater.eof:
-            raise BadInput(400, "body is not valid gzip: the stream is cut short")
+            raise RequestProblem(400, "body is not valid gzip: the stream is cut short")
         return body
     return raw
 
@@ -145,11 +150,11 @@ def decompress(raw: bytes, content_encoding: str, max_bytes: int) -> bytes:
 def parse_json(body: bytes) -> Any:
     """Strict JSON from UTF-8 bytes (no NaN or Infinity)."""
     if not body.strip():
-        raise BadInput(400, "body is empty; expected JSON")
+        raise RequestProblem(400, "body is empty; expected JSON")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise BadInput(400, f"body is not UTF-8: {error}") from None
+        raise RequestProblem(400, f"body is not UTF-8: {error}") from None
     try:
         try:
             value = json.loads(text, parse_constant=_refuse_constant)
@@ -158,7 +163,7 @@ def parse_json(body: bytes) -> Any:
             # them are refused (nesting_problem) and the others kept.
             value = json.loads(_cut_deep_nesting(text), parse_constant=_refuse_constant)
     except ValueError as error:  # JSONDecodeError is a ValueError
-        raise BadInput(400, f"body is not valid JSON: {error}") from None
+        raise RequestProblem(400, f"body is not valid JSON: {error}") from None
     if not _SURROGATE_ESCAPE.search(text):
         return value
     return _replace_lone_surrogates(value, 0)
@@ -179,9 +184,9 @@ def nesting_problem(value: Any) -> str | None:
 
 
 def check_record_count(records: list[Any]) -> None:
-    """BadInput (413) for a batch of more than MAX_RECORDS records."""
+    """RequestProblem (413) for a batch of more than MAX_RECORDS records."""
     if len(records) > MAX_RECORDS:
-        raise BadInput(
+        raise RequestProblem(
             413,
             f"records has {len(records)} items; at most {MAX_RECORDS} per request:"
             " send smaller batches",
@@ -189,10 +194,10 @@ def check_record_count(records: list[Any]) -> None:
 
 
 def app_id_of(body: dict[str, Any]) -> str:
-    """The body's `app_id` (a string or a number, as Heap's are); BadInput when it has none."""
+    """The body's `app_id` (a string or a number, as Heap's are); RequestProblem if it has none."""
     app_id = normalize_identity(body.get("app_id"))
     if not app_id:
-        raise BadInput(400, "app_id is missing; it must be a string or a number")
+        raise RequestProblem(400, "app_id is missing; it must be a string or a number")
     return app_id
 
 

@@ -24,7 +24,7 @@ from collector.batch_answer import (
 )
 from collector.clock import now_ms, time_problem
 from collector.ratelimit import Costs, RateLimiter, retry_after_header, take_all
-from collector.request_body import BadInput, app_id_of, error_response, read_json
+from collector.request_body import RequestProblem, app_id_of, error_response, read_json
 from collector.settings import Settings
 from collector.storage.base import (
     Identify,
@@ -90,7 +90,7 @@ def server_api_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
                 body = await read_json(request, settings.max_api_bytes)
                 app_id, items = _app_and_items(body, items_key)
                 require_known_app(storage, app_id)
-            except BadInput as bad:
+            except RequestProblem as bad:
                 return error_response(bad.status, bad.message)
             answer = BatchAnswer()
             checked = check_each(items, check_item, answer)
@@ -189,15 +189,17 @@ def identify_item(item: Any) -> tuple[Operation, str]:
 def _app_and_items(body: Any, items_key: str) -> tuple[str, list[Any]]:
     """The app and the calls of a single (the body itself) or bulk (`items_key` array) request."""
     if not isinstance(body, dict):
-        raise BadInput(400, "body must be a JSON object")
+        raise RequestProblem(400, "body must be a JSON object")
     app_id = app_id_of(body)
     if not items_key or items_key not in body:
         return app_id, [body]
     items = body[items_key]
     if not isinstance(items, list) or not items:
-        raise BadInput(400, f"{items_key} must be a non-empty array")
+        raise RequestProblem(400, f"{items_key} must be a non-empty array")
     if len(items) > BULK_MAX:
-        raise BadInput(400, f"{items_key} has {len(items)} items; at most {BULK_MAX} per request")
+        raise RequestProblem(
+            400, f"{items_key} has {len(items)} items; at most {BULK_MAX} per request"
+        )
     return app_id, items
 
 

@@ -30,7 +30,7 @@ class Definition:
 
 
 @dataclass(frozen=True)
-class StoredEvent:
+class MatchableEvent:
     """The parts of a stored event that a definition can test."""
 
     type: str
@@ -43,7 +43,7 @@ class EventGroup(NamedTuple):
     """`size` stored events alike in all a definition can test, and in their bucket of a window
     (None: outside it, or no window asked for)."""
 
-    event: StoredEvent
+    event: MatchableEvent
     bucket: int | None
     size: int
 
@@ -55,7 +55,7 @@ class Matcher:
     definition: Definition
     selector: Selector | None
 
-    def matches(self, event: StoredEvent) -> bool:
+    def matches(self, event: MatchableEvent) -> bool:
         """Whether `event` meets every criterion of the definition."""
         wanted = self.definition
         if wanted.event_type and event.type != wanted.event_type:
@@ -106,11 +106,11 @@ def definition_from_form(form: Mapping[str, str]) -> tuple[Definition | None, li
     return Definition(name, event_type, selector, target_text, url_contains), []
 
 
-def stored_event(
+def matchable_event(
     type_: str, url: str | None, hierarchy: str | None, text: str | None
-) -> StoredEvent:
-    """A StoredEvent from a row's type, page URL and target hierarchy and text (None: absent)."""
-    return StoredEvent(type_, url or "", text, parse_hierarchy(hierarchy) if hierarchy else ())
+) -> MatchableEvent:
+    """A MatchableEvent from a row's type, page URL and target hierarchy and text (None: absent)."""
+    return MatchableEvent(type_, url or "", text, parse_hierarchy(hierarchy) if hierarchy else ())
 
 
 def count_matches(matchers: Mapping[str, Matcher], groups: Iterable[EventGroup]) -> dict[str, int]:
@@ -137,7 +137,7 @@ def count_over_time(
 
 
 def newest_matches(
-    matcher: Matcher, events: Iterable[tuple[str, StoredEvent]], limit: int
+    matcher: Matcher, events: Iterable[tuple[str, MatchableEvent]], limit: int
 ) -> list[str]:
     """The ids of the first `limit` (event_id, event) pairs that match, in the order given."""
     matching = (event_id for event_id, event in events if matcher.matches(event))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.dashboard.chart import Window
-from collector.dashboard.definitions import Definition, EventGroup, StoredEvent, stored_event
+from collector.dashboard.definitions import Definition, EventGroup, MatchableEvent, matchable_event
 from collector.dashboard.selector import parse_selector, required_substrings
 
 _DASHBOARD_TABLES = """
@@ -99,7 +99,7 @@ class UserRow:
 
 
 @dataclass(frozen=True)
-class Session:
+class SessionEvents:
     """A user's events that share a session id, oldest first."""
 
     session_id: str | None
@@ -290,7 +290,7 @@ def merged_user_ids(conn: sqlite3.Connection, app_id: str, user_id: str) -> list
 
 def user_sessions(
     conn: sqlite3.Connection, app_id: str, user_id: str, *, limit: int, offset: int
-) -> tuple[list[Session], int]:
+) -> tuple[list[SessionEvents], int]:
     """A page of the user's sessions, newest first, each with its events oldest first.
 
     Also returns how many sessions the user has in all.
@@ -308,7 +308,7 @@ def user_sessions(
         """,
         (app_id, user_id, limit, offset),
     ).fetchall()
-    sessions = {span[0]: Session(span[0], span[1], span[2]) for span in spans}
+    sessions = {span[0]: SessionEvents(span[0], span[1], span[2]) for span in spans}
     if spans:
         rows = conn.execute(
             f"""
@@ -366,13 +366,13 @@ def candidate_groups(
         [*bucket_params, app_id, *where_params],
     )
     for type_, url, hierarchy, text, bucket_index, size in cursor:
-        yield EventGroup(stored_event(type_, url, hierarchy, text), bucket_index, size)
+        yield EventGroup(matchable_event(type_, url, hierarchy, text), bucket_index, size)
 
 
 def newest_candidates(
     conn: sqlite3.Connection, app_id: str, definition: Definition
-) -> Iterator[tuple[str, StoredEvent]]:
-    """(event_id, StoredEvent) of the events that may match `definition`, newest first.
+) -> Iterator[tuple[str, MatchableEvent]]:
+    """(event_id, MatchableEvent) of the events that may match `definition`, newest first.
 
     Walks the time index, so a caller that stops after a few matches reads few rows.
     """
@@ -385,7 +385,7 @@ def newest_candidates(
         [app_id, *params],
     )
     for event_id, type_, url, hierarchy, text in cursor:
-        yield event_id, stored_event(type_, url, hierarchy, text)
+        yield event_id, matchable_event(type_, url, hierarchy, text)
 
 
 # What a definition can test.

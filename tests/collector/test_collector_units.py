@@ -11,7 +11,7 @@ import pytest
 from collector.bots import is_bot
 from collector.clock import time_problem
 from collector.export import iso_time
-from collector.request_body import BadInput, decompress, parse_json
+from collector.request_body import RequestProblem, decompress, parse_json
 from collector.server import settings_from_json, settings_to_json
 from collector.settings import Settings
 from snippet.validate import user_id_problem
@@ -57,7 +57,7 @@ PAYLOAD = b'{"a": 1}'
 )
 def test_decompress(raw: bytes, encoding: str, cap: int, result: bytes | int) -> None:
     if isinstance(result, int):
-        with pytest.raises(BadInput) as refused:
+        with pytest.raises(RequestProblem) as refused:
             decompress(raw, encoding, cap)
         assert refused.value.status == result
     else:
@@ -79,7 +79,7 @@ def test_decompress(raw: bytes, encoding: str, cap: int, result: bytes | int) ->
 )
 def test_parse_json(body: bytes, value: object) -> None:
     if isinstance(value, str):
-        with pytest.raises(BadInput) as refused:
+        with pytest.raises(RequestProblem) as refused:
             parse_json(body)
         assert value in refused.value.message and refused.value.status == 400
     else:

@@ -5,13 +5,13 @@ import pytest
 from collector.dashboard.definitions import (
     Definition,
     EventGroup,
-    StoredEvent,
+    MatchableEvent,
     count_matches,
     count_over_time,
     definition_from_form,
+    matchable_event,
     matcher_for,
     newest_matches,
-    stored_event,
 )
 
 BUY = "@div;#root;|@form;#checkout;|@button;#buy;.btn;.primary;[type=submit];|"
@@ -20,8 +20,8 @@ CART_URL = "https://shop.example.com/cart?step=2"
 
 def click(
     hierarchy: str | None = BUY, text: str | None = " Buy now ", url: str = CART_URL
-) -> StoredEvent:
-    return stored_event("click", url, hierarchy, text)
+) -> MatchableEvent:
+    return matchable_event("click", url, hierarchy, text)
 
 
 @pytest.mark.parametrize(
@@ -111,14 +111,14 @@ def test_a_form_with_several_problems_reports_each() -> None:
         (Definition("d", target_text="Buy now"), click(None, None), False),
         (
             Definition("d", url_contains="/cart"),
-            stored_event("pageview", CART_URL, None, None),
+            matchable_event("pageview", CART_URL, None, None),
             True,
         ),
-        (Definition("d", url_contains="/cart"), stored_event("custom", None, None, None), False),
+        (Definition("d", url_contains="/cart"), matchable_event("custom", None, None, None), False),
         (Definition("d", selector="*"), click(""), False),
     ],
 )
-def test_matcher(definition: Definition, event: StoredEvent, matches: bool) -> None:
+def test_matcher(definition: Definition, event: MatchableEvent, matches: bool) -> None:
     assert matcher_for(definition).matches(event) is matches
 
 
@@ -126,7 +126,7 @@ def test_count_matches_counts_each_definition_over_all_groups() -> None:
     groups = [
         EventGroup(click(), None, 3),
         EventGroup(click(url="https://shop.example.com/"), None, 1),
-        EventGroup(stored_event("pageview", CART_URL, None, None), None, 5),
+        EventGroup(matchable_event("pageview", CART_URL, None, None), None, 5),
         EventGroup(click("@div;|@a;.nav;|"), None, 2),
     ]
     matchers = {
