@@ -1,8 +1,22 @@
-"""Time as the collector stores it: integer milliseconds since the epoch, UTC."""
+"""Time as the collector stores it: integer milliseconds since the epoch, UTC; and which sent
+event times it takes (PostHog's rule for the future, a window for the past)."""
 
+import math
 import time
 
-LATEST_MS = 4_102_444_800_000  # 2100-01-01: a later "time" is garbage, not clock skew
+DAY_MS = 86_400_000
+# A time this far ahead of the collector's clock is a sender's clock running a little fast and is
+# kept; further ahead it is wrong, and the event is stored at the time it was received.
+MAX_CLOCK_SKEW_MS = 15 * 60_000
+# The tracker resends what it could not deliver (its journal, its retry queue) on a later visit;
+# a web event older than this is refused.
+WEB_MAX_AGE_MS = 30 * DAY_MS
+# Heap's server-side APIs may backfill history, back to 2000; earlier, a time is garbage.
+EARLIEST_MS = 946_684_800_000  # 2000-01-01
+
+
+class TimeRefused(ValueError):
+    """A sent event time the collector does not take; the message says why."""
 
 
 def now_ms() -> int:
@@ -10,10 +24,25 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def time_problem(value: object) -> str | None:
-    """Why `value` is not a plausible event time in epoch milliseconds, or None."""
+def event_time(value: object, received_ms: int, max_age_ms: int | None) -> int:
+    """The time to store for an event sent with `value` (epoch ms) and received at `received_ms`:
+    `value` itself, or `received_ms` when `value` is more than MAX_CLOCK_SKEW_MS ahead of it;
+    TimeRefused when it is no number, older than `max_age_ms` (None: no limit) or than 2000."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "time must be milliseconds since the epoch (a number)"
-    if not 0 < value < LATEST_MS:
-        return f"time {value} is not between 1970 and 2100 in milliseconds"
-    return None
+        raise TimeRefused("time must be milliseconds since the epoch (a number)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TimeRefused(f"time must be milliseconds since the epoch, got {value}")
+    if value > received_ms + MAX_CLOCK_SKEW_MS:
+        return received_ms
+    oldest, window = EARLIEST_MS, "2000"
+    if max_age_ms is not None and received_ms - max_age_ms > EARLIEST_MS:
+        oldest, window = received_ms - max_age_ms, f"{max_age_ms // DAY_MS} days ago"
+    if value < oldest:
+        raise TimeRefused(
+            f"time {value} is before {_iso(oldest)}; events from before {window} are not taken"
+        )
+    return int(value)
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))

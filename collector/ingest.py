@@ -26,7 +26,7 @@ from collector.batch_answer import (
     store,
 )
 from collector.bots import is_bot
-from collector.clock import time_problem
+from collector.clock import WEB_MAX_AGE_MS, TimeRefused, event_time, now_ms
 from collector.request_body import (
     RequestProblem,
     app_id_of,
@@ -259,10 +259,10 @@ def _browser_id(record: dict[str, Any], field: str) -> str:
 
 
 def _time(record: dict[str, Any]) -> int:
-    value = record.get("time")
-    _require_none(time_problem(value))
-    assert isinstance(value, int | float)
-    return int(value)
+    try:
+        return event_time(record.get("time"), now_ms(), WEB_MAX_AGE_MS)
+    except TimeRefused as refused:
+        raise RecordProblem(str(refused)) from None
 
 
 def _session(value: object) -> dict[str, str] | None:

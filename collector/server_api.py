@@ -22,7 +22,7 @@ from collector.batch_answer import (
     require_known_app,
     store,
 )
-from collector.clock import now_ms, time_problem
+from collector.clock import TimeRefused, event_time, now_ms
 from collector.ratelimit import Costs, RateLimiter, retry_after_header, take_all
 from collector.request_body import RequestProblem, app_id_of, error_response, read_json
 from collector.settings import Settings
@@ -279,8 +279,7 @@ def _timestamp(value: object) -> int:
         raise RecordProblem(f"timestamp {value[:40]!r} is not ISO 8601") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    ms = int(moment.timestamp() * 1000)
-    problem = time_problem(ms)
-    if problem is not None:
-        raise RecordProblem(f"timestamp {value!r}: {problem}")
-    return ms
+    try:
+        return event_time(int(moment.timestamp() * 1000), now_ms(), None)
+    except TimeRefused as refused:
+        raise RecordProblem(f"timestamp {value!r}: {refused}") from None

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from collector.bots import is_bot
-from collector.clock import time_problem
 from collector.export import iso_time
 from collector.request_body import RequestProblem, decompress, parse_json
 from collector.server import settings_from_json, settings_to_json
@@ -96,23 +95,6 @@ def test_parse_json(body: bytes, value: object) -> None:
 )
 def test_iso_time(ms: int | None, text: str | None) -> None:
     assert iso_time(ms) == text
-
-
-@pytest.mark.parametrize(
-    ("value", "ok"),
-    [
-        (1, True),
-        (1_700_000_000_000.5, True),
-        (0, False),
-        (-5, False),
-        (True, False),
-        ("1", False),
-        (4_102_444_800_000, False),
-        (None, False),
-    ],
-)
-def test_time_problem(value: object, ok: bool) -> None:
-    assert (time_problem(value) is None) is ok
 
 
 @pytest.mark.parametrize(
