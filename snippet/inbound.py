@@ -39,7 +39,9 @@ class Element:
 
     tag: str
     attrs: dict[str, str] = field(default_factory=dict)
-    text: list[tuple[str, bool]] = field(default_factory=list)
+    # Text nodes in order, each with the value of its nearest `data-heap-redact-text` up to
+    # this element (None: no marker).
+    text: list[tuple[str, str | None]] = field(default_factory=list)
     cursor: str = ""
 
 
@@ -158,10 +160,13 @@ def _parse_element(raw: object) -> Element:
     )
 
 
-def _text_segment(raw: object) -> tuple[str, bool]:
+def _text_segment(raw: object) -> tuple[str, str | None]:
     if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str):
-        return raw[0], bool(raw[1])  # anything but false redacts: err on the safe side
-    raise BadInput("each text segment must be [text, under_redact_marker]")
+        marker = raw[1]
+        if marker is None or isinstance(marker, str):
+            return raw[0], marker
+        return raw[0], ""  # a marker of no known shape redacts: err on the safe side
+    raise BadInput("each text segment must be [text, redact_marker_value_or_null]")
 
 
 def _text(value: object) -> str:

@@ -115,15 +115,15 @@
       if (!text || !text.trim()) continue;
       text = text.slice(0, TEXT_MAX - total);
       total += text.length;
-      var marked = false;
+      var marker = null; // the nearest marker's value, up to `element`: Python decides
       for (var el = node.parentElement; el; el = el.parentElement) {
         if (el.hasAttribute(REDACT_TEXT)) {
-          marked = true;
+          marker = el.getAttribute(REDACT_TEXT);
           break;
         }
         if (el === element) break;
       }
-      parts.push([text, marked]);
+      parts.push([text, marker]);
     }
     return parts;
   }

@@ -14,6 +14,7 @@ _SENSITIVE_NAME = re.compile(
 )
 _NOT_ALPHANUMERIC = re.compile(r"[^a-zA-Z0-9]")
 _FORM_FIELDS = frozenset({"input", "select", "textarea"})
+REDACT_TEXT = "data-heap-redact-text"
 
 
 def luhn_valid(digits: str) -> bool:
@@ -89,18 +90,22 @@ def _redact_element(element: Element, redacted_names: set[str]) -> Element:
 
 
 def redact_target_text(chain: list[Element], *, disable_text_capture: bool) -> str:
-    """The target's visible text, or '' when any rule forbids it; whitespace collapsed, cut at
-    TARGET_TEXT_MAX, card/SSN-like numbers removed. `chain` is the raw chain, target first."""
-    if disable_text_capture or any(_marks_text_redacted(element) for element in chain):
+    """The target's visible text, or '' when any rule forbids it; a text node whose nearest
+    marker inside the target redacts is left out; whitespace collapsed, cut at TARGET_TEXT_MAX,
+    card/SSN-like numbers removed. `chain` is the raw chain, target first."""
+    if disable_text_capture or any(
+        marks_text_redacted(element.attrs.get(REDACT_TEXT)) for element in chain
+    ):
         return ""
     target = chain[0]
     # Inside a contenteditable (a rich-text editor), even a link's text is what the visitor typed.
     if is_sensitive_field(target) or any(is_editable(element) for element in chain):
         return ""
-    visible = "".join(text for text, under_marker in target.text if not under_marker)
+    visible = "".join(text for text, marker in target.text if not marks_text_redacted(marker))
     return " ".join(scrub_sensitive_numbers(visible).split())[:TARGET_TEXT_MAX].rstrip()
 
 
-def _marks_text_redacted(element: Element) -> bool:
-    marker = element.attrs.get("data-heap-redact-text")
+def marks_text_redacted(marker: str | None) -> bool:
+    """Whether a `data-heap-redact-text` value redacts: any value but "false" (in any case,
+    spaces around it allowed); None means no marker."""
     return marker is not None and marker.strip().lower() != "false"

@@ -102,3 +102,29 @@ def test_a_link_click_that_leaves_the_page_is_captured(demo: Demo) -> None:
     assert len(links) == 3
     assert all(event["target"]["href"] == "/demo/form.html" for event in links)
     assert all(event["user_id"] == user_id for event in links)
+
+
+def test_redact_text_markers_are_decided_by_their_value(demo: Demo) -> None:
+    # The loader reports each marker's value; only "false" leaves the text in.
+    buttons = {
+        "rt-false": (
+            '<button id=rt-false data-heap-redact-text="false">Buy now</button>',
+            "Buy now",
+        ),
+        "rt-empty": ('<button id=rt-empty data-heap-redact-text="">Buy now</button>', ""),
+        "rt-true": ('<button id=rt-true data-heap-redact-text="true">Buy now</button>', ""),
+        "rt-above": ("<div data-heap-redact-text><button id=rt-above>Buy now</button></div>", ""),
+        "rt-inner-false": (
+            '<button id=rt-inner-false>Buy <b data-heap-redact-text=" FALSE ">now</b></button>',
+            "Buy now",
+        ),
+        "rt-inner": ("<button id=rt-inner>Buy <b data-heap-redact-text>secret</b></button>", "Buy"),
+    }
+    demo.open()
+    html = "".join(markup for markup, _ in buttons.values())
+    demo.page.evaluate("html => document.body.insertAdjacentHTML('beforeend', html)", html)
+    for button_id in buttons:
+        demo.page.click(f"#{button_id}")
+    events = demo.events(lambda found: sum(e["type"] == "click" for e in found) >= len(buttons))
+    texts = {e["target"]["id"]: e["target"]["text"] for e in events if e["type"] == "click"}
+    assert texts == {button_id: text for button_id, (_, text) in buttons.items()}

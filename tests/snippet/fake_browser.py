@@ -125,11 +125,14 @@ def call(method: str, *args: object, time: float = START_MS) -> dict:
 
 
 def el(tag: str, text: str = "", cursor: str = "", **attrs: str) -> dict:
-    """A chain element; attribute names use _ for - (data_heap_redact_text)."""
+    """A chain element with one text node directly inside it, as the loader describes it (the
+    text's marker is the element's own `data-heap-redact-text`, or null); attribute names use _
+    for - (data_heap_redact_text)."""
+    named = {name.replace("_", "-"): value for name, value in attrs.items()}
     return {
         "tag": tag,
-        "attrs": {name.replace("_", "-"): value for name, value in attrs.items()},
-        "text": [[text, False]] if text else [],
+        "attrs": named,
+        "text": [[text, named.get("data-heap-redact-text")]] if text else [],
         "cursor": cursor,
     }
 

@@ -76,8 +76,8 @@ def test_target_index(kind: str, chain: list[Element], index: int | None) -> Non
 
 def test_a_click_target_carries_tag_id_class_href_text_and_hierarchy() -> None:
     chain = [
-        Element("span", text=[("Buy ", False)]),
-        Element("a", {"id": "buy", "class": "btn primary", "href": "/cart"}, [("Buy now", False)]),
+        Element("span", text=[("Buy ", None)]),
+        Element("a", {"id": "buy", "class": "btn primary", "href": "/cart"}, [("Buy now", None)]),
         Element("div", {"id": "root"}),
     ]
     assert describe_target("click", chain, disable_text_capture=False) == {
@@ -91,14 +91,14 @@ def test_a_click_target_carries_tag_id_class_href_text_and_hierarchy() -> None:
 
 
 def test_href_is_only_for_links_and_absent_attributes_are_empty() -> None:
-    chain = [Element("button", {"href": "/nope"}, [("Go", False)])]
+    chain = [Element("button", {"href": "/nope"}, [("Go", None)])]
     target = describe_target("click", chain, disable_text_capture=False)
     assert target is not None
     assert (target["id"], target["class"], target["href"]) == ("", "", "")
 
 
 def test_a_change_carries_no_value_and_no_text() -> None:
-    chain = [Element("input", {"type": "text", "name": "q", "value": "typed"}, [("typed", False)])]
+    chain = [Element("input", {"type": "text", "name": "q", "value": "typed"}, [("typed", None)])]
     target = describe_target("change", chain, disable_text_capture=False)
     assert target is not None
     assert target["text"] == ""
@@ -119,7 +119,7 @@ def test_a_password_change_is_captured_as_a_bare_tag() -> None:
 
 def test_redacted_attributes_leave_target_fields_and_hierarchy() -> None:
     chain = [
-        Element("a", {"id": "acct-42", "href": "/u/42", "class": "c"}, [("Me", False)]),
+        Element("a", {"id": "acct-42", "href": "/u/42", "class": "c"}, [("Me", None)]),
         Element("nav", {"data-heap-redact-attributes": "id,href"}),
     ]
     target = describe_target("click", chain, disable_text_capture=False)

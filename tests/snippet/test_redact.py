@@ -1,6 +1,8 @@
 """Redaction: numbers, fields, attributes and target text."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snippet.inbound import Element
 from snippet.redact import (
@@ -77,7 +79,7 @@ def test_sensitive_fields(element: Element, sensitive: bool) -> None:
 
 
 def test_sensitive_fields_keep_only_their_tag() -> None:
-    field = Element("input", {"type": "password", "id": "pw", "class": "x"}, [("t", False)], "text")
+    field = Element("input", {"type": "password", "id": "pw", "class": "x"}, [("t", None)], "text")
     assert redact_chain([field]) == [Element("input")]
 
 
@@ -105,40 +107,99 @@ def test_what_lies_inside_a_contenteditable_keeps_only_its_tag() -> None:
     assert redact_chain([typed, Element("b"), editor]) == [Element("a"), Element("b"), editor]
 
 
-def text_of(*segments: tuple[str, bool], tag: str = "button", **attrs: str) -> Element:
+def text_of(*segments: tuple[str, str | None], tag: str = "button", **attrs: str) -> Element:
     return Element(tag, attrs, list(segments))
 
 
 @pytest.mark.parametrize(
     ("chain", "disable", "text"),
     [
-        ([text_of(("  Buy\n  now ", False))], False, "Buy now"),
-        ([text_of(("Buy", False))], True, ""),  # disableTextCapture
-        ([text_of(("Hi ", False), ("Secret", True), (" there", False))], False, "Hi there"),
-        ([text_of(("Buy", False), **{"data-heap-redact-text": ""})], False, ""),
-        ([text_of(("Buy", False), **{"data-heap-redact-text": "false"})], False, "Buy"),
+        ([text_of(("  Buy\n  now ", None))], False, "Buy now"),
+        ([text_of(("Buy", None))], True, ""),  # disableTextCapture
+        ([text_of(("Hi ", None), ("Secret", ""), (" there", None))], False, "Hi there"),
+        ([text_of(("Hi ", None), ("Shown", "false"), (" there", None))], False, "Hi Shown there"),
+        ([text_of(("Buy", ""), **{"data-heap-redact-text": ""})], False, ""),
+        ([text_of(("Buy", "false"), **{"data-heap-redact-text": "false"})], False, "Buy"),
         (
-            [text_of(("Buy", False)), Element("div", {"data-heap-redact-text": "true"})],
+            [text_of(("Buy", None)), Element("div", {"data-heap-redact-text": "true"})],
             False,
             "",
         ),
-        ([text_of(("typed", False), tag="textarea")], False, ""),
-        ([text_of(("x", False), tag="select")], False, ""),
-        ([text_of(("x", False), tag="div", contenteditable="")], False, ""),
+        ([text_of(("typed", None), tag="textarea")], False, ""),
+        ([text_of(("x", None), tag="select")], False, ""),
+        ([text_of(("x", None), tag="div", contenteditable="")], False, ""),
         (  # a link the visitor typed into a rich-text editor is their text too
-            [text_of(("typed", False), tag="a"), Element("div", {"contenteditable": "true"})],
+            [text_of(("typed", None), tag="a"), Element("div", {"contenteditable": "true"})],
             False,
             "",
         ),
         (
-            [text_of(("Buy", False), tag="a"), Element("div", {"contenteditable": "false"})],
+            [text_of(("Buy", None), tag="a"), Element("div", {"contenteditable": "false"})],
             False,
             "Buy",
         ),
-        ([text_of(("Pay 4111 1111 1111 1111 now", False))], False, "Pay now"),
-        ([text_of(("w " * 2000, False))], False, ("w " * 512).strip()),
+        ([text_of(("Pay 4111 1111 1111 1111 now", None))], False, "Pay now"),
+        ([text_of(("w " * 2000, None))], False, ("w " * 512).strip()),
     ],
 )
 def test_target_text(chain: list[Element], disable: bool, text: str) -> None:
     assert redact_target_text(chain, disable_text_capture=disable) == text
     assert len(text) <= TARGET_TEXT_MAX
+
+
+# -- data-heap-redact-text: generated markers and nesting ------------------------------------
+
+# Marker values and whether each redacts: only "false" (any case, spaces around) does not.
+MARKERS = [
+    ("", True),
+    ("true", True),
+    ("TRUE", True),
+    ("1", True),
+    ("0", True),
+    ("yes", True),
+    ("no", True),
+    ("falsey", True),
+    ("fa lse", True),
+    ("false", False),
+    ("FALSE", False),
+    ("False", False),
+    (" false ", False),
+    ("\tfalse\n", False),
+]
+markers = st.none() | st.sampled_from(MARKERS)
+
+
+@st.composite
+def marked_targets(draw: st.DrawFn) -> tuple[list[Element], str]:
+    """A button whose text nodes sit under 0-3 wrappers, each element maybe marked, under 0-2
+    maybe marked ancestors; the chain as the loader describes it (each text node with its
+    nearest marker's value up to the button), and the text Heap's rule keeps."""
+
+    def attrs(marker: tuple[str, bool] | None) -> dict[str, str]:
+        return {} if marker is None else {"data-heap-redact-text": marker[0]}
+
+    target_marker = draw(markers)
+    segments: list[tuple[str, str | None]] = []
+    kept: list[str] = []
+    for index in range(draw(st.integers(1, 4))):
+        word = f"w{index} "
+        wrappers = draw(st.lists(markers, max_size=3))  # innermost first
+        nearest = next((m for m in [*wrappers, target_marker] if m is not None), None)
+        segments.append((word, None if nearest is None else nearest[0]))
+        if nearest is None or not nearest[1]:
+            kept.append(word)
+    ancestors = draw(st.lists(markers, max_size=2))
+    chain = [Element("button", attrs(target_marker), segments)]
+    chain += [Element("div", attrs(marker)) for marker in ancestors]
+    if any(m is not None and m[1] for m in [target_marker, *ancestors]):
+        return chain, ""  # a redacting marker on the button or above it hides all its text
+    return chain, " ".join("".join(kept).split())
+
+
+@settings(max_examples=300)
+@given(marked_targets())
+def test_redact_text_markers_decide_by_value_nearest_first(
+    case: tuple[list[Element], str],
+) -> None:
+    chain, expected = case
+    assert redact_target_text(chain, disable_text_capture=False) == expected
