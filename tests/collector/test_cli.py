@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from collector.cli import EXIT_READER_GONE
-from collector.storage.base import NewEvent, Operation, SetUserProperties
+from collector.storage.base import Operation
 from collector.storage.sqlite import SQLiteStorage
+from tests.collector.test_identity import APP, pageview, set_props
 from tests.live_server import REPO_ROOT
 
-APP = "42"
-T0 = 1_700_000_000_000
 ROWS = 2000  # far more output than a pipe holds, so the CLI is still writing when `head` leaves
 
 
@@ -25,22 +24,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     operations: list[Operation] = []
     for n in range(ROWS):
         user_id = str(1000 + n)
-        operations.append(
-            NewEvent(
-                event_id=f"{n:032x}",
-                type="custom",
-                name="Bought",
-                time=T0 + n,
-                source="web",
-                user_id=user_id,
-                properties={"note": padding},
-            )
-        )
-        operations.append(
-            SetUserProperties(
-                record_id=f"1{n:031x}", properties={"note": padding}, time=T0 + n, user_id=user_id
-            )
-        )
+        operations.append(pageview(user_id, n, properties={"note": padding}))
+        operations.append(set_props(user_id, n, note=padding))
     try:
         asyncio.run(storage.write(APP, operations))
     finally:
