@@ -1,10 +1,13 @@
-"""Builders of protocol records (docs/protocol.md, section 4) for the collector's tests."""
+"""Protocol records (docs/protocol.md, section 4) for the collector's tests, made with the
+tracker's own builders (`snippet/wire.py`) so that the tests send what the tracker sends."""
 
 import time
 import uuid
 from typing import Any
 
 from hypothesis import strategies as st
+
+from snippet.wire import AUTOCAPTURED_TYPES, event_record, identify_record, user_properties_record
 
 NOW_MS = int(time.time() * 1000)
 
@@ -22,8 +25,9 @@ def page(path: str = "/") -> dict[str, str]:
 
 
 def event(user_id: str, type_: str = "pageview", name: str | None = None, **fields: Any) -> dict:
+    """An event record as the tracker builds it (`snippet.wire`); `fields` add or override."""
     target = None
-    if type_ in ("click", "change", "submit"):
+    if type_ in AUTOCAPTURED_TYPES:
         target = {
             "tag": "a",
             "id": "buy",
@@ -32,36 +36,34 @@ def event(user_id: str, type_: str = "pageview", name: str | None = None, **fiel
             "href": "/cart",
             "hierarchy": "@div;#root;|@a;#buy;.btn;.primary;[href=/cart];|",
         }
-    defaults = {
-        "type": type_,
-        "name": name or type_,
-        "session_id": "3312313741047499",
-        "pageview_id": "3533035492830499",
-        "properties": {},
-        "page": page(),
-        "target": target,
-        "session": {"landing_page": page()["url"], "initial_referrer": "", "utm_source": "news"},
-    }
-    return _record("event", user_id, **(defaults | fields))
+    record = event_record(
+        event_id=uuid.uuid4().hex,
+        event_type=type_,
+        name=name or type_,
+        time=NOW_MS,
+        user_id=user_id,
+        session_id="3312313741047499",
+        pageview_id="3533035492830499",
+        properties={},
+        page=page(),
+        target=target,
+        session={"landing_page": page()["url"], "initial_referrer": "", "utm_source": "news"},
+    )
+    return record | fields
 
 
 def identify(user_id: str, identity: Any, **fields: Any) -> dict:
-    return _record("identify", user_id, **({"identity": identity} | fields))
+    record = identify_record(
+        event_id=uuid.uuid4().hex, time=NOW_MS, user_id=user_id, identity=identity
+    )
+    return record | fields
 
 
 def user_properties(user_id: str, properties: Any, **fields: Any) -> dict:
-    return _record("user_properties", user_id, **({"properties": properties} | fields))
-
-
-def _record(kind: str, user_id: str, **fields: Any) -> dict:
-    """The envelope every wire record shares; `fields` add to it or override it."""
-    return {
-        "kind": kind,
-        "event_id": uuid.uuid4().hex,
-        "time": NOW_MS,
-        "user_id": user_id,
-        **fields,
-    }
+    record = user_properties_record(
+        event_id=uuid.uuid4().hex, time=NOW_MS, user_id=user_id, properties=properties
+    )
+    return record | fields
 
 
 def batch(app_id: str, *records: dict) -> dict:
