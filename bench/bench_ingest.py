@@ -56,6 +56,20 @@ def run_load(url: str, seconds: int, connections: int, threads: int, batch: int)
     raise RuntimeError(f"wrk printed no figures (exit {done.returncode}): {output}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process `pid` and its descendants."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except FileNotFoundError:  # it ended meanwhile
+        pass
+    return total
+
+
 def stored_rows(db_path: Path) -> list[tuple[object, ...]]:
     """Every row of the events table, in the order it was inserted."""
     with closing(sqlite3.connect(db_path)) as conn:
@@ -107,7 +121,9 @@ def main() -> int:
         db_path = directory / "footfall.sqlite3"
         run_cli("apps", "create", "--name", "bench", "--app-id", APP_ID, "--db", str(db_path))
         with start_server(directory, "--db", str(db_path)) as server:
+            cpu_before = cpu_seconds(server.process.pid)
             load = run_load(server.url, args.seconds, args.connections, args.threads, args.batch)
+            server_cpu = cpu_seconds(server.process.pid) - cpu_before
         rows = stored_rows(db_path)
         after_load = load_average()
         raw_rate, raw_chunking = raw_insert_rate(rows, directory) if rows else (0.0, "")
@@ -121,6 +137,8 @@ def main() -> int:
         f"  p99 {load['p99_ms']:.1f} ms  max {load['max_ms']:.1f} ms"
         f"  ({load['ok']:,} requests answered 200 in {load['busy_ms'] / 1000:.1f} s)"
     )
+    if load["accepted"]:
+        print(f"server CPU:     {server_cpu * 1e6 / load['accepted']:.1f} µs an event")
     print(f"raw sqlite3:    {raw_rate:,.0f} rows/s ({raw_chunking}, executemany)")
     print(f"ratio:          {events_per_s / raw_rate if raw_rate else 0:.2f} of raw SQLite")
     print(f"after load: {after_load}")

@@ -22,6 +22,12 @@ end
 
 local threads = {}
 
+-- 8 hex digits that look random, as the tracker's crypto-random ids do, but are unique per `n`:
+-- multiplying by an odd number is one-to-one modulo 2^32.
+local function scrambled_hex(n, salt)
+  return bit.tohex(bit.bxor(bit.tobit(n * 0x9E3B5), salt), 8)
+end
+
 function setup(thread)
   thread:set("thread_number", #threads + 1)
   table.insert(threads, thread)
@@ -108,7 +114,7 @@ function request()
   local records = {}
   for index = 1, batch_size do
     records[index] = table.concat({
-      '{"kind":"event","event_id":"', string.format("%s%08x%08x%08x", nonce, thread_number, request_number, index),
+      '{"kind":"event","event_id":"', nonce .. scrambled_hex(thread_number, 0x5bd1e995) .. scrambled_hex(request_number, 0x1b873593) .. scrambled_hex(index, 0x27d4eb2f),
       '","type":"click","name":"click","time":', string.format("%d", clock + index), shared,
       ',"target":', TARGET_JSON[(request_number + index) % #TARGET_JSON + 1], '}',
     })
