@@ -198,9 +198,7 @@ def run(storage: SQLiteStorage, *steps: Operation) -> list[str]:
     return [outcome.status for outcome in outcomes]
 
 
-@pytest.mark.parametrize("case", SEED_CASES.values(), ids=SEED_CASES.keys())
-def test_seed_cases(storage: SQLiteStorage, case: Case) -> None:
-    statuses = [run(storage, step)[0] for step in case.steps]  # one request per call
+def assert_case_holds(storage: SQLiteStorage, case: Case, statuses: list[str]) -> None:
     assert statuses.count("refused") == case.refused
     owners = {int(e.event_id, 16): e.user_id for e in storage.events(APP)}
     assert owners == case.owners
@@ -212,10 +210,45 @@ def test_seed_cases(storage: SQLiteStorage, case: Case) -> None:
     assert kinds == case.warnings
 
 
-def test_the_same_steps_in_one_request_give_the_same_result(storage: SQLiteStorage) -> None:
-    case = SEED_CASES["identified to existing identity: only later data joins"]
-    run(storage, *case.steps)
-    assert {int(e.event_id, 16): e.user_id for e in storage.events(APP)} == case.owners
+@pytest.mark.parametrize("case", SEED_CASES.values(), ids=SEED_CASES.keys())
+def test_seed_cases(storage: SQLiteStorage, case: Case) -> None:
+    statuses = [run(storage, step)[0] for step in case.steps]  # one request per call
+    assert_case_holds(storage, case, statuses)
+
+
+@pytest.mark.parametrize("case", SEED_CASES.values(), ids=SEED_CASES.keys())
+def test_the_same_steps_in_one_request_give_the_same_result(
+    storage: SQLiteStorage, case: Case
+) -> None:
+    # Storage stores the events between two identity steps together: the result must not change.
+    assert_case_holds(storage, case, run(storage, *case.steps))
+
+
+def test_one_request_stores_each_event_id_once_and_widens_each_users_span(
+    storage: SQLiteStorage,
+) -> None:
+    assert run(storage, pageview("11", 5), pageview("22", 7)) == ["stored", "stored"]
+    again = run(
+        storage,
+        pageview("11", 3),
+        pageview("22", 9),
+        pageview("11", 5),  # stored by the request before
+        pageview("11", 8),
+        pageview("11", 3),  # earlier in this request
+    )
+    assert again == ["stored", "stored", "duplicate", "stored", "duplicate"]
+    spans = {u.user_id: (u.first_seen, u.last_seen) for u in storage.users(APP)}
+    assert spans == {"11": (T0 + 3, T0 + 8), "22": (T0 + 7, T0 + 9)}
+    assert sorted(int(e.event_id, 16) for e in storage.events(APP)) == [3, 5, 7, 8, 9]
+
+
+def test_a_request_of_many_events_finds_every_stored_id(storage: SQLiteStorage) -> None:
+    # More ids than one look-up binds: the stored ones are found in every chunk of them.
+    stored_before = [3, 499, 500, 1001, 1199]
+    run(storage, *(pageview("11", n) for n in stored_before))
+    statuses = run(storage, *(pageview("11", n) for n in range(1200)))
+    assert [n for n, status in enumerate(statuses) if status == "duplicate"] == stored_before
+    assert len(list(storage.events(APP))) == 1200
 
 
 def test_a_merge_moves_history_properties_and_first_seen(storage: SQLiteStorage) -> None:
