@@ -7,6 +7,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,6 +30,11 @@ _STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]+|\\.)*"|[\[\]{}]')
 # which SQLite cannot store as UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# The fast parser (orjson) reads a whole number past 64 bits as a float; a run of 19 digits may
+# be one, so such bodies go to json, and every body reads as it always did. To find such a run
+# fast, a body's bytes are mapped to "0" (a digit) or " " (anything else).
+_DIGITS = bytes(ord("0") if chr(byte) in "0123456789" else ord(" ") for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 class RequestProblem(Exception):
@@ -151,6 +157,11 @@ def parse_json(body: bytes) -> Any:
     """Strict JSON from UTF-8 bytes (no NaN or Infinity)."""
     if not body.strip():
         raise RequestProblem(400, "body is empty; expected JSON")
+    if _LONG_DIGIT_RUN not in body.translate(_DIGITS):
+        try:
+            return orjson.loads(body)  # twice as fast as json.loads
+        except orjson.JSONDecodeError:
+            pass  # json says what is wrong, mends lone surrogates, reads a BOM, cuts deep nesting
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:

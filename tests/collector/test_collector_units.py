@@ -74,6 +74,12 @@ def test_decompress(raw: bytes, encoding: str, cap: int, result: bytes | int) ->
         (b"[" * 100_000, "not valid JSON"),
         (b'"\xc3\x28"', "UTF-8"),
         (b"1" * 5000, "not valid JSON"),  # over Python's int digit limit
+        # Bodies the fast parser would read differently read as the standard one reads them:
+        (b"[123456789012345678901, -9223372036854775809]", [123456789012345678901, -(2**63) - 1]),
+        (b'{"a": [18446744073709551615]}', {"a": [2**64 - 1]}),
+        (b'["\\ud83d\\ude00", "cut \\ud83d", "\\udc00"]', ["\U0001f600", "cut \ufffd", "\ufffd"]),
+        (b'{"a": 1, "a": 2}', {"a": 2}),
+        (b'{"id": "1234567890123456789012345678abcd"}', {"id": "1234567890123456789012345678abcd"}),
     ],
 )
 def test_parse_json(body: bytes, value: object) -> None:
