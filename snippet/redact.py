@@ -3,10 +3,9 @@
 import re
 
 from snippet.inbound import Element
+from snippet.sensitive_numbers import scrub_sensitive_numbers
 from snippet.wire import TARGET_TEXT_MAX
 
-_CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-_SSN_LIKE = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 _SENSITIVE_NAME = re.compile(
     r"^cc|card|cardnum|ccnum|creditcard|csc|cvc|cvv|exp|pass|pwd|routing|seccode"
     r"|securitycode|socialsec|socsec|ssn",
@@ -15,30 +14,6 @@ _SENSITIVE_NAME = re.compile(
 _NOT_ALPHANUMERIC = re.compile(r"[^a-zA-Z0-9]")
 _FORM_FIELDS = frozenset({"input", "select", "textarea"})
 REDACT_TEXT = "data-heap-redact-text"
-
-
-def luhn_valid(digits: str) -> bool:
-    """Whether a string of digits passes the Luhn check that card numbers carry."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if position % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
-def scrub_sensitive_numbers(text: str) -> str:
-    """Remove card-like (13-19 digits, Luhn-valid) and SSN-like (ddd-dd-dddd) numbers."""
-    if sum(char.isdigit() for char in text) < 9:  # cheap exit: most text has no long numbers
-        return text
-    text = _SSN_LIKE.sub("", text)
-    return _CARD_LIKE.sub(_drop_if_card, text)
-
-
-def _drop_if_card(match: re.Match[str]) -> str:
-    digits = match.group().replace(" ", "").replace("-", "")
-    return "" if luhn_valid(digits) else match.group()
 
 
 def is_editable(element: Element) -> bool:

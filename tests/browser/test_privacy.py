@@ -5,13 +5,18 @@ the secrets are in no request body, cookie, web storage, or byte of the SQLite f
 interactions themselves were captured (so the test cannot pass by capturing nothing).
 """
 
+import html
+import random
+import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import pytest
 from playwright.sync_api import Request
 
+from snippet.sensitive_numbers import luhn_valid
 from tests.browser.conftest import Demo
+from tests.snippet.test_sensitive_numbers import SEPARATOR_CHARS
 
 pytestmark = pytest.mark.browser
 
@@ -132,3 +137,106 @@ def test_disable_text_capture_and_secure_cookie_in_a_cross_site_iframe(demo: Dem
     assert id_cookie["secure"] is True
     assert id_cookie["sameSite"] == "None"
     assert id_cookie["path"] == "/"
+
+
+def written_with_random_separators(digits: str, groups: list[int], rng: random.Random) -> str:
+    """`digits` in groups of the given sizes, generated separators (one to three) between."""
+    parts, start = [], 0
+    for size in groups:
+        parts.append(digits[start : start + size])
+        start += size
+    gaps = ["".join(rng.choices(SEPARATOR_CHARS, k=rng.randint(1, 3))) for _ in parts[1:]]
+    return parts[0] + "".join(gap + part for gap, part in zip(gaps, parts[1:], strict=True))
+
+
+def spread_out(secret: str) -> re.Pattern[str]:
+    """The secret's digits in order with anything but digits, a little of it, between them."""
+    return re.compile(r"\D{0,16}".join(re.sub(r"\D", "", secret)))
+
+
+def found_digits(patterns: list[re.Pattern[str]], haystack: str) -> list[str]:
+    """The patterns found in the haystack, as a server would decode it (%XX and entities)."""
+    for _ in range(3):
+        haystack = unquote_plus(html.unescape(haystack))
+    return [pattern.pattern for pattern in patterns if pattern.search(haystack)]
+
+
+SHADOW_AND_FRIENDS = """([textParts, attrValue, shadowText, title, query]) => {
+    const text = document.createElement('button');
+    text.id = 'gen-text';
+    for (const part of textParts) {
+        const span = document.createElement('span');
+        span.textContent = part;
+        text.append(span);
+    }
+    const attr = document.createElement('button');
+    attr.id = 'gen-attr';
+    attr.textContent = 'Details';
+    attr.setAttribute('data-note', attrValue);
+    attr.setAttribute('title', attrValue);
+    const host = document.createElement('div');
+    host.id = 'gen-host';
+    const inner = document.createElement('button');
+    inner.id = 'gen-shadow';
+    inner.textContent = shadowText;
+    host.attachShadow({mode: 'open'}).append(inner);
+    document.body.append(text, attr, host);
+    document.title = title;
+    history.pushState(null, '', location.pathname + location.search + '&' + query);
+}"""
+
+
+@pytest.mark.parametrize("seed", [1])
+def test_generated_card_and_ssn_spellings_appear_nowhere(demo: Demo, seed: int) -> None:
+    rng = random.Random(seed)
+    body = "".join(rng.choices("0123456789", k=15))
+    card = body + next(d for d in "0123456789" if luhn_valid(body + d))
+    ssn = "".join(rng.choices("0123456789", k=9))
+    spellings = {
+        "text": written_with_random_separators(card, [4, 4, 4, 4], rng),
+        "attribute": written_with_random_separators(card, [4, 6, 6], rng),
+        "shadow": written_with_random_separators(ssn, [3, 2, 4], rng),
+        "title": written_with_random_separators(card, [4, 4, 4, 4], rng),
+        "url": written_with_random_separators(ssn, [3, 2, 4], rng),
+        "referrer": written_with_random_separators(card, [4, 4, 4, 4], rng),
+    }
+    bodies: list[str] = []
+    demo.page.context.on("request", lambda request: bodies.append(request.post_data or ""))
+    demo.page.goto(demo.url(), referer="https://ref.example.com/?c=" + quote(spellings["referrer"]))
+    demo.page.wait_for_function("heap.ready === true", timeout=30_000)
+    text = spellings["text"]
+    demo.page.evaluate(
+        SHADOW_AND_FRIENDS,
+        [
+            [text[:7], text[7:13], text[13:]],  # groups split across elements
+            spellings["attribute"],
+            "SSN " + spellings["shadow"],
+            "Order " + spellings["title"],
+            "ssn=" + quote_plus(spellings["url"]),
+        ],
+    )
+    for button in ("#gen-text", "#gen-attr", "#gen-shadow"):
+        demo.page.click(button)
+
+    def captured(found: list[dict]) -> bool:
+        clicked = {e["target"]["tag"] for e in found if e["type"] == "click"}
+        return len([e for e in found if e["type"] == "click"]) >= 3 and clicked == {"button"}
+
+    events = demo.events(captured)
+    assert captured(events), events
+    assert any("Order" in e["page"]["title"] for e in events if e["type"] == "click")
+    demo.page.goto("about:blank")  # pagehide: the unload beacon goes out too
+    demo.page.wait_for_timeout(500)
+
+    secrets = [spread_out(card), spread_out(ssn)]
+    assert found_digits(secrets, "\n".join(bodies)) == [], spellings
+    cookies = "\n".join(f"{c['name']}={c['value']}" for c in demo.page.context.cookies())
+    assert found_digits(secrets, cookies) == []
+    demo.open()
+    storage = demo.page.evaluate(
+        "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+    )
+    assert found_digits(secrets, storage) == []
+    stored = sqlite_bytes(demo.server.db_path).decode("utf-8", "replace")
+    assert "Order" in stored  # the file does hold the captured events
+    assert found_digits(secrets, stored) == [], spellings
