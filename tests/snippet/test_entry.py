@@ -102,4 +102,7 @@ def test_boot_without_boot_field_warns() -> None:
     browser = FakeBrowser()
     start(json.dumps({"cookies": "", "records": []}), browser, browser.run_task)
     assert browser.warnings() == ["not tracking: the first message must carry 'boot'"]
-    assert boot_message([])  # the helper itself builds a bootable message
+    # The same records with a `boot` do start it: the warning is the missing field's.
+    bootable = FakeBrowser()
+    start(boot_message([]), bootable, bootable.run_task)
+    assert bootable.warnings() == [] and bootable.ops[-1] == {"op": "ready"}
