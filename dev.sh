@@ -32,6 +32,13 @@ install_python() {
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 }
 
+# Pure-Python wheels (pytest, hypothesis and their deps) that tests/pyodide/ installs into the
+# Pyodide runtime, which has no network, to run tests/snippet on the Python the tracker ships on.
+fetch_pyodide_test_wheels() {
+  "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+    --python-version 3.14 --no-deps --dest .cache/pyodide-wheels -r tests/pyodide/requirements.txt
+}
+
 build_tracker() {
   command -v npm >/dev/null || { say "npm is missing: install Node.js and npm (apt-get install nodejs npm)"; exit 1; }
   "$VENV/bin/python" build.py
@@ -48,6 +55,7 @@ case "${1:-}" in
     install_chromium
     install_python
     build_tracker
+    fetch_pyodide_test_wheels
     say "ruff and mypy"
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .

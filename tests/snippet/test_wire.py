@@ -4,6 +4,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -19,8 +20,6 @@ from snippet.wire import (
     js_number,
     user_properties_record,
 )
-
-NODE = shutil.which("node")
 
 
 @pytest.mark.parametrize(
@@ -66,24 +65,33 @@ def finite(value: object) -> object:
     return value
 
 
-def node_stringify(values: list[object]) -> list[str]:
-    """JSON.stringify of each value, by Node (values cross as Python's JSON, which Node reads)."""
-    assert NODE is not None
-    script = (
-        "const values = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
-        "process.stdout.write(JSON.stringify(values.map((v) => JSON.stringify(v))));"
-    )
+# The same list of strings as Node's `-e` program below writes, from the JSON text on its stdin.
+STRINGIFY_EACH = "(text) => JSON.stringify(JSON.parse(text).map((v) => JSON.stringify(v)))"
+IN_PYODIDE = sys.platform == "emscripten"  # tests/pyodide runs this suite there too
+NODE = None if IN_PYODIDE else shutil.which("node")
+
+
+def stringify_in_javascript(values: list[object]) -> list[str]:
+    """JSON.stringify of each value, by a JavaScript engine: Pyodide's own, or Node's (values
+    cross as Python's JSON, which JSON.parse reads)."""
     text = json.dumps(finite(values))
+    if IN_PYODIDE:
+        import js  # type: ignore[import-not-found]  # only inside Pyodide
+
+        answer: list[str] = json.loads(js.eval(STRINGIFY_EACH)(text))
+        return answer
+    assert NODE is not None
+    script = f"process.stdout.write(({STRINGIFY_EACH})(require('fs').readFileSync(0, 'utf8')))"
     run = subprocess.run([NODE, "-e", script], input=text.encode(), capture_output=True, check=True)
-    answer: list[str] = json.loads(run.stdout)
+    answer = json.loads(run.stdout)
     return answer
 
 
-@pytest.mark.skipif(NODE is None, reason="needs Node to compare with JSON.stringify")
+@pytest.mark.skipif(not (IN_PYODIDE or NODE), reason="needs a JavaScript engine (Node)")
 @settings(max_examples=10, deadline=None)
 @given(st.lists(json_values, min_size=20, max_size=40))
 def test_js_json_writes_what_json_stringify_writes(values: list[object]) -> None:
-    assert [js_json(value) for value in values] == node_stringify(values)
+    assert [js_json(value) for value in values] == stringify_in_javascript(values)
 
 
 def test_the_ingest_body_wraps_records_already_in_json() -> None:
