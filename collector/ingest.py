@@ -271,8 +271,8 @@ def _session(value: object) -> dict[str, str] | None:
         return None
     if not isinstance(value, dict):
         raise RecordProblem("session must be an object")
-    utm = tuple(name for name in UTM_PARAMETERS if name in value)
-    return _text_fields(value, SESSION_FIELDS + utm, "session", cut=True)
+    utm = [name for name in UTM_PARAMETERS if name in value]
+    return _text_fields(value, (*SESSION_FIELDS, *utm), "session", cut=True)
 
 
 def _text_fields(
@@ -287,9 +287,11 @@ def _text_fields(
         text = value.get(key)
         if text is None:
             text = ""
-        if not isinstance(text, str):
+        elif not isinstance(text, str):
             raise RecordProblem(f"{name}.{key} must be a string")
-        if len(text) > STORED_TEXT_MAX and not cut:
-            raise RecordProblem(f"{name}.{key} is longer than {STORED_TEXT_MAX} characters")
-        out[key] = text[:STORED_TEXT_MAX]
+        if len(text) > STORED_TEXT_MAX:
+            if not cut:
+                raise RecordProblem(f"{name}.{key} is longer than {STORED_TEXT_MAX} characters")
+            text = text[:STORED_TEXT_MAX]
+        out[key] = text
     return out

@@ -182,15 +182,8 @@ def parse_json(body: bytes) -> Any:
 
 def nesting_problem(value: Any) -> str | None:
     """Why a record (or item) nests lists and objects too deeply to take, or None."""
-    todo = [(value, 1)]
-    while todo:
-        item, depth = todo.pop()
-        if depth > MAX_NESTING:
-            return f"lists and objects are nested more than {MAX_NESTING} levels"
-        if isinstance(item, dict):
-            todo.extend((child, depth + 1) for child in item.values() if _is_container(child))
-        elif isinstance(item, list):
-            todo.extend((child, depth + 1) for child in item if _is_container(child))
+    if _is_container(value) and _nests_deeper(value, MAX_NESTING - 1):
+        return f"lists and objects are nested more than {MAX_NESTING} levels"
     return None
 
 
@@ -250,8 +243,21 @@ def _cut_deep_nesting(text: str) -> str:
     return "".join(kept)
 
 
+_CONTAINERS = (dict, list)  # a tuple: `dict | list` would be built anew at each use
+
+
+def _nests_deeper(container: dict[Any, Any] | list[Any], levels: int) -> bool:
+    """Whether lists or objects nest more than `levels` levels inside `container` (recursion as
+    deep as MAX_NESTING at most: on every ingested record, it is several times faster than a
+    loop with a stack)."""
+    for child in container.values() if isinstance(container, dict) else container:
+        if isinstance(child, _CONTAINERS) and (levels == 0 or _nests_deeper(child, levels - 1)):
+            return True
+    return False
+
+
 def _is_container(value: object) -> bool:
-    return isinstance(value, dict | list)
+    return isinstance(value, _CONTAINERS)
 
 
 def _refuse_constant(name: str) -> None:

@@ -18,6 +18,10 @@ IDENTITY_MAX = 254  # identities must be shorter than 255
 USER_ID_MAX = 2**53 - 1  # Heap user ids are decimal numbers a JavaScript double holds exactly
 # The names of pageviews and autocaptured events: a custom event may not take them.
 RESERVED_TRACK_NAMES = frozenset(EVENT_TYPES) - {CUSTOM}
+# Tuples for isinstance: a `str | int` union in a function body is built anew at every call.
+_SCALAR_TYPES = (str, int, float, bool)
+_SEQUENCE_TYPES = (list, tuple)
+_PROPERTY_VALUE_TYPES = _SCALAR_TYPES + _SEQUENCE_TYPES
 
 # Identities that would merge every visitor into one user (Heap's warning, PostHog's list).
 _REFUSED_ANY_CASE = frozenset(
@@ -144,9 +148,9 @@ def _flatten(mapping: dict[object, object], prefix: str) -> list[tuple[str, obje
 
 
 def _as_scalar(value: object) -> Scalar:
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCE_TYPES):
         return json.dumps(value, separators=(",", ":"), default=str)
-    assert isinstance(value, str | int | float | bool)
+    assert isinstance(value, _SCALAR_TYPES)
     return value
 
 
@@ -164,7 +168,7 @@ def _property_problem(
         return f"{key!r} cannot be used as a property key"
     if isinstance(value, float) and not math.isfinite(value):
         return f"property {key!r} is {value}; numbers must be finite"
-    if not isinstance(value, str | int | float | bool | list | tuple):
+    if not isinstance(value, _PROPERTY_VALUE_TYPES):
         return f"property {key!r} must be a string, number or boolean, got {_type_name(value)}"
     if len(str(_as_scalar(value))) > value_limit:
         return f"property {key!r} is longer than {value_limit} characters"
