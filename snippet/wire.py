@@ -55,46 +55,41 @@ def event_record(
     session: dict[str, str],
 ) -> dict[str, object]:
     """An `event` wire record; `time` in ms since the epoch (sent whole)."""
-    return {
-        "kind": EVENT,
-        "event_id": event_id,
-        "type": event_type,
-        "name": name,
-        "time": int(time),
-        "user_id": user_id,
-        "session_id": session_id,
-        "pageview_id": pageview_id,
-        "properties": properties,
-        "page": page,
-        "target": target,
-        "session": session,
-    }
+    return _record(
+        EVENT,
+        event_id,
+        time,
+        user_id,
+        type=event_type,
+        name=name,
+        session_id=session_id,
+        pageview_id=pageview_id,
+        properties=properties,
+        page=page,
+        target=target,
+        session=session,
+    )
 
 
 def identify_record(
     *, event_id: str, time: float, user_id: str, identity: str | None
 ) -> dict[str, object]:
     """An `identify` wire record: `user_id` is known as `identity` from now on."""
-    return {
-        "kind": IDENTIFY,
-        "event_id": event_id,
-        "time": int(time),
-        "user_id": user_id,
-        "identity": identity,
-    }
+    return _record(IDENTIFY, event_id, time, user_id, identity=identity)
 
 
 def user_properties_record(
     *, event_id: str, time: float, user_id: str, properties: dict[str, Scalar]
 ) -> dict[str, object]:
     """A `user_properties` wire record: properties set on the user."""
-    return {
-        "kind": USER_PROPERTIES,
-        "event_id": event_id,
-        "time": int(time),
-        "user_id": user_id,
-        "properties": properties,
-    }
+    return _record(USER_PROPERTIES, event_id, time, user_id, properties=properties)
+
+
+def _record(
+    kind: str, event_id: str, time: float, user_id: str, **fields: object
+) -> dict[str, object]:
+    """What every wire record carries, then its kind's own fields."""
+    return {"kind": kind, "event_id": event_id, "time": int(time), "user_id": user_id, **fields}
 
 
 def ingest_body(app_id: str, sent_at_ms: float, records_json: list[str]) -> str:
