@@ -13,8 +13,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from collector.dashboard import dashboard_mount
+from collector.dashboard.web import SecurityHeaders
 from collector.deletion import deletion_routes, resume_pending_deletions
 from collector.ingest import ingest_routes
+from collector.proxy import TrustedProxy
 from collector.request_body import BodyLimit, error_response
 from collector.server_api import server_api_routes
 from collector.settings import DEMO_APP_ID, DEMO_APP_NAME, Settings
@@ -49,7 +51,11 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(BodyLimit, limit_for=body_limit)],
+        middleware=[
+            Middleware(TrustedProxy, trusted=frozenset(settings.trusted_proxies)),
+            Middleware(BodyLimit, limit_for=body_limit),
+            Middleware(SecurityHeaders, prefix="/dashboard"),
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},  # type: ignore[dict-item]
     )

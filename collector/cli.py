@@ -48,6 +48,7 @@ def serve(args: argparse.Namespace) -> int:
         demo=args.demo,
         drop_bots=not args.keep_bots,
         admin_password=_admin_password(args.admin_password),
+        trusted_proxies=_trusted_proxies(args.trusted_proxy),
     )
     run_server(settings)
     return 0
@@ -93,6 +94,12 @@ def _admin_password(given: str | None) -> str:
     return password
 
 
+def _trusted_proxies(given: list[str] | None) -> tuple[str, ...]:
+    """--trusted-proxy (repeatable), else FOOTFALL_TRUSTED_PROXY (comma-separated addresses)."""
+    listed = given or os.environ.get("FOOTFALL_TRUSTED_PROXY", "").split(",")
+    return tuple(address.strip() for address in listed if address.strip())
+
+
 def _reader_gone() -> int:
     """Stop quietly when stdout's reader (say `head -1`) has closed the pipe."""
     # Python flushes stdout once more at exit; pointing it at /dev/null keeps that flush quiet.
@@ -124,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve_cmd.add_argument(
         "--admin-password", help="dashboard login (else $FOOTFALL_ADMIN_PASSWORD, else generated)"
+    )
+    serve_cmd.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="an HTTPS proxy whose X-Forwarded-Proto/-For are believed"
+        " (else $FOOTFALL_TRUSTED_PROXY, comma-separated)",
     )
     serve_cmd.set_defaults(run=serve)
 

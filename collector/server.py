@@ -72,4 +72,6 @@ def settings_from_json(text: str) -> Settings:
     for field in fields(Settings):
         if isinstance(field.default, Path):
             values[field.name] = Path(values[field.name])
+        elif isinstance(field.default, tuple):  # JSON made it a list
+            values[field.name] = tuple(values[field.name])
     return Settings(**values)

@@ -22,6 +22,8 @@ class Settings:
     max_api_bytes: int = 20 * MEBIBYTE
     max_other_bytes: int = 64 * 1024  # anything outside /api/: the dashboard's small forms
     admin_password: str | None = None  # the dashboard's login; None: nobody can log in
+    # Addresses of HTTPS proxies whose X-Forwarded-Proto/-For headers are believed.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 DEMO_APP_ID = "demo"

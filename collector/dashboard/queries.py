@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS dashboard_secret (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     secret BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dashboard_sessions (
+    session_key TEXT PRIMARY KEY,
+    password_tag TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 """
 
 _EVENT_COLUMNS = """
@@ -148,6 +153,37 @@ def dashboard_secret(conn: sqlite3.Connection) -> bytes:
             )
         row = conn.execute("SELECT secret FROM dashboard_secret WHERE id = 1").fetchone()
     return bytes(row[0])
+
+
+def insert_session(
+    conn: sqlite3.Connection, session_key: str, password_tag: str, expires_at: int, now: int
+) -> None:
+    """Keep a new admin session (and forget the expired ones)."""
+    with conn:
+        conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= ?", (now,))
+        conn.execute(
+            "INSERT INTO dashboard_sessions (session_key, password_tag, expires_at)"
+            " VALUES (?, ?, ?)",
+            (session_key, password_tag, expires_at),
+        )
+
+
+def session_is_live(
+    conn: sqlite3.Connection, session_key: str, password_tag: str, now: int
+) -> bool:
+    """Whether the session exists, was started with the current password and has not expired."""
+    row = conn.execute(
+        "SELECT 1 FROM dashboard_sessions"
+        " WHERE session_key = ? AND password_tag = ? AND expires_at > ?",
+        (session_key, password_tag, now),
+    ).fetchone()
+    return row is not None
+
+
+def delete_session(conn: sqlite3.Connection, session_key: str) -> None:
+    """End an admin session."""
+    with conn:
+        conn.execute("DELETE FROM dashboard_sessions WHERE session_key = ?", (session_key,))
 
 
 def list_apps(conn: sqlite3.Connection) -> list[AppRow]:

@@ -1,20 +1,22 @@
 """The dashboard's pages: server-rendered HTML behind the admin login, mounted at /dashboard.
 
-Each endpoint reads its query parameters, runs one loader from `queries.py` in a worker thread,
-and renders a template. Only the login form and the defined-event forms write.
+Each endpoint reads its query parameters (`params.py`), runs one loader from `queries.py` in a
+worker thread, and renders a template. Only the login form and the defined-event forms write.
+The plumbing lives apart: sessions, CSRF and the guess throttle in `auth.py` (Starlette's
+AuthenticationMiddleware runs its backend), security headers and cookies in `web.py`.
 """
 
 import math
 import sqlite3
-import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlencode
 
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.authentication import has_required_scope, requires
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -22,8 +24,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from collector.clock import now_ms
-from collector.dashboard import auth, queries
-from collector.dashboard.chart import DEFAULT_RANGE, RANGES, bar_chart, window_for
+from collector.dashboard import auth, params, queries
+from collector.dashboard.chart import RANGES, bar_chart, window_for
+from collector.dashboard.database import DashboardDatabase
 from collector.dashboard.definitions import (
     DEFINABLE_TYPES,
     count_matches,
@@ -32,7 +35,8 @@ from collector.dashboard.definitions import (
     matcher_for,
     newest_matches,
 )
-from collector.ratelimit import Costs, RateLimiter, retry_after_header
+from collector.dashboard.web import base, safe_next, set_cookie
+from collector.ratelimit import retry_after_header
 from snippet.wire import EVENT_TYPES
 
 HERE = Path(__file__).parent
@@ -41,14 +45,20 @@ USERS_PER_PAGE = 50
 SESSIONS_PER_PAGE = 20
 RECENT_MATCHES = 20
 LIVE_REFRESH_MS = 2000
-FAILED_LOGINS_PER_MINUTE = 10  # per client address; slows password guessing to a crawl
-T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def dashboard_mount(db_path: Path, admin_password: str | None) -> Mount:
-    """The dashboard's routes under /dashboard; with no admin password, nobody can log in."""
-    return Mount("/dashboard", routes=Dashboard(db_path, admin_password).routes())
+    """The dashboard's routes under /dashboard; with no admin password, nobody can log in.
+    (Its security headers come from `web.SecurityHeaders`, which wraps the whole app.)"""
+    dashboard = Dashboard(db_path, admin_password)
+    return Mount(
+        "/dashboard",
+        routes=dashboard.routes(),
+        middleware=[
+            Middleware(AuthenticationMiddleware, backend=auth.AdminBackend(dashboard.sessions))
+        ],
+    )
 
 
 def format_time(ms: int | None) -> str:
@@ -59,34 +69,32 @@ def format_time(ms: int | None) -> str:
 
 
 class Dashboard:
-    """The pages, sharing the database path, the admin password and the signing secret."""
+    """The pages, sharing the database, the admin password and the sessions."""
 
     def __init__(self, db_path: Path, admin_password: str | None) -> None:
-        self.db_path = db_path
+        self.database = DashboardDatabase(db_path)
         self.password = admin_password
+        self.sessions = auth.AdminSessions(self.database, admin_password)
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.filters["when"] = format_time
-        self._failed_logins = RateLimiter(FAILED_LOGINS_PER_MINUTE, 60)
-        self._secret: bytes | None = None
-        self._secret_lock = threading.Lock()
 
     def routes(self) -> list[Route | Mount]:
         """Every dashboard route, relative to the mount point."""
-        admin = self._admin_only
+        page, form = _admin_page, requires(auth.ADMIN, status_code=401)
         return [
-            Route("/", admin(self.overview)),
+            Route("/", page(self.overview)),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
-            Route("/logout", admin(self.logout), methods=["POST"]),
-            Route("/events", admin(self.events)),
-            Route("/users", admin(self.users)),
-            Route("/users/{user_id:path}", admin(self.user)),
-            Route("/defined-events", admin(self.defined_events), methods=["GET"]),
-            Route("/defined-events", admin(self.create_defined_event), methods=["POST"]),
-            Route("/defined-events/{defined_event_id}", admin(self.defined_event)),
+            Route("/logout", form(self.logout), methods=["POST"]),
+            Route("/events", page(self.events)),
+            Route("/users", page(self.users)),
+            Route("/users/{user_id:path}", page(self.user)),
+            Route("/defined-events", page(self.defined_events), methods=["GET"]),
+            Route("/defined-events", form(self.create_defined_event), methods=["POST"]),
+            Route("/defined-events/{defined_event_id}", page(self.defined_event)),
             Route(
                 "/defined-events/{defined_event_id}/delete",
-                admin(self.delete_defined_event),
+                form(self.delete_defined_event),
                 methods=["POST"],
             ),
             Mount("/static", StaticFiles(directory=HERE / "static")),
@@ -96,18 +104,17 @@ class Dashboard:
 
     async def login_form(self, request: Request) -> Response:
         """The password form; straight to the overview when already logged in."""
-        if await self._logged_in(request):
-            return RedirectResponse(_safe_next(request, request.query_params.get("next")), 303)
+        if request.user.is_authenticated:
+            return RedirectResponse(safe_next(request, request.query_params.get("next")), 303)
         return await self._render(request, "login.html", {"error": None})
 
     async def login(self, request: Request) -> Response:
-        """Check the password; on success set the session cookie and go where the user wanted."""
-        form = await self._checked_form(request)
+        """Check the password; on success start a session and go where the user wanted."""
+        form = await auth.checked_form(request, self.database)
         if isinstance(form, Response):
             return form
         given, wanted = str(form.get("password", "")), str(form.get("next", ""))
-        client: Costs = {request.client.host if request.client else "": 1}
-        if (wait := self._failed_logins.wait_for(client)) is not None:
+        if (wait := await self.sessions.guess_wait(request)) is not None:
             error = f"Too many wrong passwords; try again in {math.ceil(wait)} s."
             context = {"error": error, "next": wanted}
             response = await self._render(request, "login.html", context, 429)
@@ -117,36 +124,34 @@ class Dashboard:
             error = "No admin password is set: start the server with --admin-password."
             return await self._render(request, "login.html", {"error": error, "next": wanted}, 403)
         if not auth.password_matches(given, self.password):
-            self._failed_logins.spend(client)
+            await self.sessions.count_wrong_guess(request)
             context = {"error": "Wrong password.", "next": wanted}
             return await self._render(request, "login.html", context, 401)
-        secret = await self._signing_secret()
-        response = RedirectResponse(_safe_next(request, wanted), 303)
-        _set_cookie(
-            request,
-            response,
-            auth.SESSION_COOKIE,
-            auth.new_session(secret, self.password, now_ms()),
-            auth.SESSION_TTL_MS // 1000,
-        )
+        response = RedirectResponse(safe_next(request, wanted), 303)
+        session = await self.sessions.start()
+        set_cookie(request, response, auth.SESSION_COOKIE, session, auth.SESSION_TTL_MS // 1000)
+        device = await self.sessions.new_device_cookie()
+        set_cookie(request, response, auth.DEVICE_COOKIE, device, auth.DEVICE_TTL_S)
         return response
 
     async def logout(self, request: Request) -> Response:
-        """Forget the session cookie."""
-        form = await self._checked_form(request)
+        """End the session, so that no copy of its cookie works any more."""
+        form = await auth.checked_form(request, self.database)
         if isinstance(form, Response):
             return form
-        response = RedirectResponse(_base(request) + "/login", 303)
-        response.delete_cookie(auth.SESSION_COOKIE, path=_base(request), httponly=True)
+        await self.sessions.end(request.cookies.get(auth.SESSION_COOKIE, ""))
+        response = RedirectResponse(base(request) + "/login", 303)
+        response.delete_cookie(auth.SESSION_COOKIE, path=base(request), httponly=True)
         return response
 
     # --- pages -------------------------------------------------------------------------------
 
     async def overview(self, request: Request) -> Response:
         """Apps with their totals, and the current app's event counts over time."""
-        range_name = request.query_params.get("range", DEFAULT_RANGE)
-        if range_name not in RANGES:
-            return _bad_request(f"range must be one of {', '.join(RANGES)}")
+        try:
+            range_name = params.range_name(request.query_params.get("range"))
+        except ValueError as error:
+            return _bad_request(str(error))
         window = window_for(range_name, now_ms())
 
         def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
@@ -163,15 +168,15 @@ class Dashboard:
 
     async def events(self, request: Request) -> Response:
         """Live events, newest first, filtered by type, name and user; `partial=rows` polls."""
-        params = request.query_params
-        event_type = params.get("type", "")
+        query = request.query_params
+        event_type = query.get("type", "")
         if event_type and event_type not in EVENT_TYPES:
             return _bad_request(f"type must be one of {', '.join(EVENT_TYPES)}")
         try:
-            before = _cursor(params.get("before", ""))
+            before = params.cursor(query.get("before", ""))
         except ValueError as error:
             return _bad_request(str(error))
-        name, user = params.get("name", "").strip(), params.get("user", "").strip()
+        name, user = query.get("name", "").strip(), query.get("user", "").strip()
 
         def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
             user_id = queries.canonical_user_id(conn, app_id, user) if user else None
@@ -196,14 +201,15 @@ class Dashboard:
                 "older": _older_cursor(events),
             }
 
-        template = "event_rows.html" if params.get("partial") == "rows" else "events.html"
+        template = "event_rows.html" if query.get("partial") == "rows" else "events.html"
         return await self._app_page(request, template, load)
 
     async def users(self, request: Request) -> Response:
         """Canonical users, most recently seen first, searchable by identity or user id."""
-        page = _page_number(request.query_params.get("page", "1"))
-        if page is None:
-            return _bad_request("page must be a whole number from 1")
+        try:
+            page = params.page_number(request.query_params.get("page", "1"))
+        except ValueError as error:
+            return _bad_request(str(error))
         search = request.query_params.get("q", "").strip()
 
         def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
@@ -222,9 +228,10 @@ class Dashboard:
     async def user(self, request: Request) -> Response:
         """One user's timeline: sessions newest first, each session's events in order."""
         user_id = request.path_params["user_id"]
-        page = _page_number(request.query_params.get("page", "1"))
-        if page is None:
-            return _bad_request("page must be a whole number from 1")
+        try:
+            page = params.page_number(request.query_params.get("page", "1"))
+        except ValueError as error:
+            return _bad_request(str(error))
 
         def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any] | Response:
             user = queries.find_user(conn, app_id, user_id)
@@ -232,7 +239,7 @@ class Dashboard:
                 return self._not_found(request, f"No user {user_id} in app {app_id}.")
             if user.merged_into:
                 query = urlencode({"app": app_id, "merged_from": user_id})
-                target = f"{_base(request)}/users/{quote(user.merged_into)}?{query}"
+                target = f"{base(request)}/users/{quote(user.merged_into)}?{query}"
                 return RedirectResponse(target, 303)
             sessions, total = queries.user_sessions(
                 conn,
@@ -258,7 +265,7 @@ class Dashboard:
 
     async def create_defined_event(self, request: Request) -> Response:
         """Store a new definition, then show its count; a bad form is shown again with reasons."""
-        form = await self._checked_form(request)
+        form = await auth.checked_form(request, self.database)
         if isinstance(form, Response):
             return form
         fields = {key: str(value) for key, value in form.items()}
@@ -272,20 +279,21 @@ class Dashboard:
         def insert(conn: sqlite3.Connection) -> str | None:
             return queries.insert_defined_event(conn, app, definition, now_ms())
 
-        new_id = await self._with_db(insert, write=True)
+        new_id = await self.database.run(insert, write=True)
         if new_id is None:
             problem = f"this app already has a defined event named {definition.name!r}"
             return await self._defined_events_page(request, fields, [problem], 409)
         return RedirectResponse(
-            f"{_base(request)}/defined-events/{new_id}?{urlencode({'app': app})}", 303
+            f"{base(request)}/defined-events/{new_id}?{urlencode({'app': app})}", 303
         )
 
     async def defined_event(self, request: Request) -> Response:
         """One definition: its all-time count, its counts over time, and its latest matches."""
         defined_event_id = request.path_params["defined_event_id"]
-        range_name = request.query_params.get("range", DEFAULT_RANGE)
-        if range_name not in RANGES:
-            return _bad_request(f"range must be one of {', '.join(RANGES)}")
+        try:
+            range_name = params.range_name(request.query_params.get("range"))
+        except ValueError as error:
+            return _bad_request(str(error))
         window = window_for(range_name, now_ms())
 
         def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any] | Response:
@@ -312,7 +320,7 @@ class Dashboard:
 
     async def delete_defined_event(self, request: Request) -> Response:
         """Remove a definition; the events it counted stay stored."""
-        form = await self._checked_form(request)
+        form = await auth.checked_form(request, self.database)
         if isinstance(form, Response):
             return form
         app = await self._current_app_id(request)
@@ -321,9 +329,9 @@ class Dashboard:
         def delete(conn: sqlite3.Connection) -> bool:
             return app is not None and queries.delete_defined_event(conn, app, defined_event_id)
 
-        if not await self._with_db(delete, write=True):
+        if not await self.database.run(delete, write=True):
             return self._not_found(request, f"No defined event {defined_event_id}.")
-        return RedirectResponse(f"{_base(request)}/defined-events?{urlencode({'app': app})}", 303)
+        return RedirectResponse(f"{base(request)}/defined-events?{urlencode({'app': app})}", 303)
 
     async def _defined_events_page(
         self, request: Request, fields: dict[str, str], problems: list[str], status: int
@@ -345,71 +353,12 @@ class Dashboard:
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _admin_only(self, endpoint: Endpoint) -> Endpoint:
-        async def guarded(request: Request) -> Response:
-            if await self._logged_in(request):
-                return await endpoint(request)
-            if request.query_params.get("partial"):
-                return PlainTextResponse("Log in again.", 401)
-            if request.method != "GET":
-                return PlainTextResponse("Your session has ended; log in again.", 401)
-            wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"{_base(request)}/login?{urlencode({'next': wanted})}", 303)
-
-        return guarded
-
-    async def _logged_in(self, request: Request) -> bool:
-        if not self.password:
-            return False
-        cookie = request.cookies.get(auth.SESSION_COOKIE)
-        if not cookie:
-            return False
-        secret = await self._signing_secret()
-        return auth.session_is_valid(cookie, secret, self.password, now_ms())
-
-    async def _checked_form(self, request: Request) -> FormData | Response:
-        """The posted form, or a 403 when its CSRF token does not match the browser's cookie."""
-        form = await request.form()
-        secret = await self._signing_secret()
-        token = form.get("csrf_token")
-        nonce = request.cookies.get(auth.CSRF_COOKIE)
-        if not auth.csrf_is_valid(secret, nonce, token if isinstance(token, str) else None):
-            message = "This form has expired or did not come from this dashboard; reload the page."
-            return PlainTextResponse(message, 403)
-        return form
-
-    async def _signing_secret(self) -> bytes:
-        if self._secret is None:
-            self._secret = await run_in_threadpool(self._load_secret)
-        return self._secret
-
-    def _load_secret(self) -> bytes:
-        with self._secret_lock:
-            if self._secret is None:
-                conn = queries.connect(self.db_path, write=True)
-                try:
-                    queries.ensure_dashboard_tables(conn)
-                    self._secret = queries.dashboard_secret(conn)
-                finally:
-                    conn.close()
-            return self._secret
-
-    async def _with_db(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
-        def run() -> T:
-            conn = queries.connect(self.db_path, write=write)
-            try:
-                return work(conn)
-            finally:
-                conn.close()
-
-        return await run_in_threadpool(run)
-
     async def _current_app_id(self, request: Request) -> str | None:
         def pick(conn: sqlite3.Connection) -> str | None:
             apps = queries.list_apps(conn)
             return _pick_app(apps, request.query_params.get("app"))
 
-        return await self._with_db(pick)
+        return await self.database.run(pick)
 
     async def _app_page(
         self,
@@ -426,8 +375,7 @@ class Dashboard:
             app_id = _pick_app(apps, wanted)
             return apps, None if app_id is None else load(conn, app_id)
 
-        await self._signing_secret()  # the dashboard's tables exist from here on
-        apps, loaded = await self._with_db(run)
+        apps, loaded = await self.database.run(run)
         if isinstance(loaded, Response):
             return loaded
         if wanted and loaded is None:
@@ -439,15 +387,15 @@ class Dashboard:
     async def _render(
         self, request: Request, template: str, context: dict[str, Any], status: int = 200
     ) -> Response:
-        secret = await self._signing_secret()
+        secret = await self.database.secret()
         nonce = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_nonce()
         app = context.get("app")
-        base = _base(request)
+        mount = base(request)
 
-        def url(path: str, **params: object) -> str:
+        def url(path: str, **values: object) -> str:
             query = {"app": app.app_id} if app is not None else {}
-            query.update({k: str(v) for k, v in params.items() if v not in (None, "")})
-            return base + path + (f"?{urlencode(query)}" if query else "")
+            query.update({k: str(v) for k, v in values.items() if v not in (None, "")})
+            return mount + path + (f"?{urlencode(query)}" if query else "")
 
         response = self.templates.TemplateResponse(
             request,
@@ -456,18 +404,14 @@ class Dashboard:
                 "next": request.query_params.get("next", ""),
                 **context,
                 "url": url,
-                "base": base,
+                "base": mount,
                 "csrf_token": auth.csrf_token(secret, nonce),
             },
             status_code=status,
-            headers={
-                "Cache-Control": "no-store",
-                "X-Frame-Options": "DENY",
-                "Content-Security-Policy": "frame-ancestors 'none'",
-            },
+            headers={"Cache-Control": "no-store"},
         )
         if request.cookies.get(auth.CSRF_COOKIE) != nonce:
-            _set_cookie(request, response, auth.CSRF_COOKIE, nonce, None)
+            set_cookie(request, response, auth.CSRF_COOKIE, nonce, None)
         return response
 
     def _not_found(
@@ -476,9 +420,24 @@ class Dashboard:
         return self.templates.TemplateResponse(
             request,
             "not_found.html",
-            {"message": message, "apps": apps or [], "app": None, "base": _base(request)},
+            {"message": message, "apps": apps or [], "app": None, "base": base(request)},
             status_code=404,
         )
+
+
+def _admin_page(endpoint: Endpoint) -> Endpoint:
+    """A page for the admin: strangers go to the login, and come back after it; a poll for rows
+    or a post without a session gets 401 (the page then reloads into the login)."""
+
+    async def guarded(request: Request) -> Response:
+        if has_required_scope(request, [auth.ADMIN]):
+            return await endpoint(request)
+        if request.query_params.get("partial") or request.method != "GET":
+            return PlainTextResponse("Your session has ended; log in again.", 401)
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{base(request)}/login?{urlencode({'next': wanted})}", 303)
+
+    return guarded
 
 
 def _pick_app(apps: list[queries.AppRow], wanted: str | None) -> str | None:
@@ -488,57 +447,8 @@ def _pick_app(apps: list[queries.AppRow], wanted: str | None) -> str | None:
     return apps[0].app_id if apps else None
 
 
-def _base(request: Request) -> str:
-    """Where the dashboard is mounted, e.g. `/dashboard`."""
-    return str(request.scope.get("root_path", "")).rstrip("/")
-
-
-def _safe_next(request: Request, wanted: str | None) -> str:
-    """Where to go after logging in: a dashboard path only, never another site."""
-    base = _base(request)
-    if wanted and wanted.startswith(base + "/") and not wanted.startswith("//"):
-        return wanted
-    return base + "/"
-
-
-def _set_cookie(
-    request: Request, response: Response, name: str, value: str, max_age: int | None
-) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=_base(request) or "/",
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="lax",
-    )
-
-
 def _bad_request(message: str) -> Response:
     return PlainTextResponse(message, 400)
-
-
-def _page_number(text: str) -> int | None:
-    if not _is_whole_number(text, max_digits=9):  # keeps the SQL offset a 64-bit integer
-        return None
-    return int(text) if int(text) >= 1 else None
-
-
-def _is_whole_number(text: str, *, max_digits: int) -> bool:
-    """ASCII digits only (str.isdigit also takes "²", which int() refuses), and few enough
-    that SQLite can bind the number."""
-    return text.isascii() and text.isdigit() and len(text) <= max_digits
-
-
-def _cursor(text: str) -> tuple[int, str] | None:
-    """`<time>:<event_id>` from an "older" link, or None when absent; ValueError when malformed."""
-    if not text:
-        return None
-    time_text, _, event_id = text.partition(":")
-    if not _is_whole_number(time_text, max_digits=18) or not event_id:
-        raise ValueError("before must look like <time>:<event_id>")
-    return int(time_text), event_id
 
 
 def _older_cursor(events: list[queries.EventRow]) -> str | None:

@@ -1,46 +1,63 @@
-"""The admin login's signatures: sessions expire, follow the password, and cannot be forged."""
+"""The admin login's plumbing: server-side sessions (on a real SQLite file), passwords, CSRF."""
 
-from collections.abc import Callable
+import asyncio
+from pathlib import Path
 
 import pytest
 
 from collector.dashboard import auth
+from collector.dashboard.database import DashboardDatabase
+from collector.storage.sqlite import SQLiteStorage
 
 SECRET = b"s" * 32
-NOW = 1_700_000_000_000
 
 
-def test_a_fresh_session_is_valid_until_it_expires() -> None:
-    session = auth.new_session(SECRET, "pw", NOW)
-    assert auth.session_is_valid(session, SECRET, "pw", NOW)
-    assert auth.session_is_valid(session, SECRET, "pw", NOW + auth.SESSION_TTL_MS - 1)
-    assert not auth.session_is_valid(session, SECRET, "pw", NOW + auth.SESSION_TTL_MS)
+def sessions_on(db_path: Path, password: str) -> auth.AdminSessions:
+    SQLiteStorage(db_path).close()  # the collector's tables, as `footfall serve` makes them
+    return auth.AdminSessions(DashboardDatabase(db_path), password)
 
 
-@pytest.mark.parametrize(
-    ("tamper", "secret", "password"),
-    [
-        (lambda s: s, b"t" * 32, "pw"),  # another database's secret
-        (lambda s: s, SECRET, "new password"),  # the password changed: everyone logs in again
-        (lambda s: str(int(s.split(".")[0]) + 10**9) + "." + s.split(".")[1], SECRET, "pw"),
-        (lambda s: s[:-1] + ("0" if s[-1] != "0" else "1"), SECRET, "pw"),
-        (lambda s: s.split(".")[0], SECRET, "pw"),
-        (lambda s: "", SECRET, "pw"),
-        (lambda s: "abc.def", SECRET, "pw"),
-        (lambda s: s.split(".")[0] + ".\u00e9" * 64, SECRET, "pw"),  # a cookie is latin-1 text
-        (lambda s: "\u00b2." + s.split(".")[1], SECRET, "pw"),  # "²".isdigit() is True
-        (lambda s: "9" * 5000 + "." + s.split(".")[1], SECRET, "pw"),  # past int()'s digit limit
-    ],
-)
-def test_sessions_that_were_not_issued_for_this_secret_and_password_fail(
-    tamper: Callable[[str], str], secret: bytes, password: str
-) -> None:
-    session = auth.new_session(SECRET, "pw", NOW)
-    assert not auth.session_is_valid(tamper(session), secret, password, NOW)
+def test_a_session_lives_until_it_is_ended(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        sessions = sessions_on(tmp_path / "db.sqlite3", "pw")
+        token = await sessions.start()
+        other = await sessions.start()
+        assert await sessions.is_live(token) and await sessions.is_live(other)
+        await sessions.end(token)
+        assert not await sessions.is_live(token)
+        assert await sessions.is_live(other)  # ending one session leaves the others
+
+    asyncio.run(scenario())
 
 
-def test_no_cookie_is_no_session() -> None:
-    assert not auth.session_is_valid(None, SECRET, "pw", NOW)
+def test_the_database_keeps_no_session_cookie(tmp_path: Path) -> None:
+    async def scenario() -> str:
+        return await sessions_on(tmp_path / "db.sqlite3", "pw").start()
+
+    token = asyncio.run(scenario())
+    assert token.encode() not in (tmp_path / "db.sqlite3").read_bytes() + b"".join(
+        path.read_bytes() for path in tmp_path.glob("db.sqlite3-*")
+    )
+
+
+@pytest.mark.parametrize("forged", ["", "abc", "\u00e9" * 64, "9" * 5000, "\ud800", "x" * 43])
+def test_a_cookie_that_names_no_session_is_none(tmp_path: Path, forged: str) -> None:
+    async def scenario() -> bool:
+        sessions = sessions_on(tmp_path / "db.sqlite3", "pw")
+        await sessions.start()
+        return await sessions.is_live(forged)
+
+    assert not asyncio.run(scenario())
+
+
+def test_changing_the_password_ends_every_session(tmp_path: Path) -> None:
+    async def scenario() -> tuple[bool, bool]:
+        token = await sessions_on(tmp_path / "db.sqlite3", "pw").start()
+        after_restart = sessions_on(tmp_path / "db.sqlite3", "pw")
+        new_password = sessions_on(tmp_path / "db.sqlite3", "new password")
+        return await after_restart.is_live(token), await new_password.is_live(token)
+
+    assert asyncio.run(scenario()) == (True, False)
 
 
 @pytest.mark.parametrize(

@@ -229,6 +229,99 @@ def test_wrong_passwords_are_throttled_per_client(tmp_path: Path) -> None:
         assert "footfall_session" not in client.client.cookies
 
 
+def test_a_copied_session_cookie_stops_working_at_logout(server: LiveServer, shop: object) -> None:
+    owner = Admin(server)
+    assert owner.log_in().status_code == 303
+    copied = Admin(server)
+    copied.client.cookies.set(
+        "footfall_session", owner.client.cookies["footfall_session"], path="/dashboard"
+    )
+    assert copied.get("/users").status_code == 200  # a copy works while the session lasts
+    owner.get("/")
+    assert owner.post("/logout", {}).status_code == 303
+    assert copied.get("/users").status_code == 303
+    assert copied.get("/events", partial="rows").status_code == 401
+
+
+def test_the_owner_gets_in_while_a_guesser_hammers(tmp_path: Path) -> None:
+    with start_server(tmp_path, "--admin-password", PASSWORD) as live:
+        owner = Admin(live)
+        assert owner.log_in().status_code == 303  # this browser has logged in before
+        owner.get("/")
+        owner.post("/logout", {})
+        guesser = Admin(live)  # the same address (as behind one NAT), but another browser
+        answers = [guesser.log_in(f"guess {n}").status_code for n in range(25)]
+        assert answers[:10] == [401] * 10 and set(answers[10:]) == {429}
+        assert guesser.log_in(PASSWORD).status_code == 429  # guessing costs the guesser
+        assert owner.log_in().status_code == 303
+        assert owner.get("/users").status_code == 200
+        # Wrong passwords from the owner's browser are throttled too, apart from the guesser's.
+        answers = [owner.log_in(f"typo {n}").status_code for n in range(11)]
+        assert answers[:10] == [401] * 10 and answers[10] == 429
+
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/login",
+        "/",
+        "/events?app=shop",
+        "/events?app=shop&partial=rows",
+        "/users?app=shop",
+        "/users/1001?app=shop",
+        "/users/nobody?app=shop",
+        "/defined-events?app=shop",
+        "/defined-events/nope?app=shop",
+        "/events?type=nope",
+        "/static/dashboard.css",
+        "/no-such-page",
+    ],
+)
+def test_every_dashboard_answer_sends_security_headers(admin: Admin, path: str) -> None:
+    answer = admin.client.get(path)
+    assert answer.status_code < 500
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers.get(name) == value, (path, name)
+    policy = answer.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in policy and "default-src 'none'" in policy, path
+    assert "frame-ancestors 'none'" in policy
+    if "text/html" in answer.headers.get("content-type", ""):
+        assert "<script>" not in answer.text and "onchange=" not in answer.text  # CSP blocks them
+
+
+def test_the_session_cookie_is_secure_behind_a_trusted_https_proxy(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    https = {"x-forwarded-proto": "https"}
+
+    def cookies_set(answer: httpx.Response, name: str) -> str:
+        return next(c for c in answer.headers.get_list("set-cookie") if c.startswith(name + "="))
+
+    def login_cookies(live: LiveServer) -> tuple[str, str]:
+        client = Admin(live)
+        client.client.headers.update(https)
+        form = client.get("/login")
+        csrf = cookies_set(form, "footfall_csrf")
+        # This test speaks plain HTTP to the server, as the proxy does; its browser had HTTPS.
+        client.client.cookies.set("footfall_csrf", csrf.split(";")[0].split("=", 1)[1])
+        answer = client.post("/login", {"password": PASSWORD, "next": "/dashboard/"})
+        assert answer.status_code == 303
+        return csrf, cookies_set(answer, "footfall_session")
+
+    # The header from anyone but a trusted proxy is not believed.
+    assert not any("Secure" in cookie for cookie in login_cookies(server))
+    with start_server(
+        tmp_path, "--admin-password", PASSWORD, "--trusted-proxy", "127.0.0.1"
+    ) as behind_proxy:
+        assert all("Secure" in cookie for cookie in login_cookies(behind_proxy))
+
+
 def test_the_generated_admin_password_is_printed_and_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,7 +361,8 @@ def test_live_events_are_newest_first(admin: Admin, shop: dict[str, dict[str, ob
         "old_view",
     )
     assert rows(answer) == expected
-    assert 'id="event-rows"' in answer.text and "setInterval" in answer.text
+    assert 'id="event-rows" data-refresh-ms="2000"' in answer.text
+    assert 'src="/dashboard/static/dashboard.js"' in answer.text
 
 
 @pytest.mark.parametrize(
