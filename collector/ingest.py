@@ -2,8 +2,8 @@
 
 read and gunzip (capped) → parse the batch → find the app → drop bots → validate each record →
 store (identity resolution and one commit) → answer. Each step is one function below;
-`ingest_batch` runs the last four in order. A record repeated within a batch or across batches
-is stored once: storage keeps each record id once per app.
+`ingest_batch` runs drop bots, validate and store in order. A record repeated within a batch or
+across batches is stored once: storage keeps each record id once per app.
 
 Every field of the wire records is checked and stored, except the envelope's `sent_at` and
 `library` (unused for now) and keys the protocol does not define, which are dropped.

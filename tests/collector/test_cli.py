@@ -1,6 +1,5 @@
 """The `footfall` command line as a shell uses it: its output piped into another program."""
 
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ import pytest
 from collector.cli import EXIT_READER_GONE
 from collector.storage.base import Operation
 from collector.storage.sqlite import SQLiteStorage
-from tests.collector.test_identity import APP, pageview, set_props
+from tests.collector.test_identity import pageview, run, set_props
 from tests.live_server import REPO_ROOT
 
 ROWS = 2000  # far more output than a pipe holds, so the CLI is still writing when `head` leaves
@@ -27,7 +26,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         operations.append(pageview(user_id, n, properties={"note": padding}))
         operations.append(set_props(user_id, n, note=padding))
     try:
-        asyncio.run(storage.write(APP, operations))
+        run(storage, *operations)
     finally:
         storage.close()
     return path
