@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 PYODIDE_VERSION = "314.0.7"
+TERSER = ROOT / "node_modules" / "terser" / "bin" / "terser"
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 MICROPIP_VERSION = "0.11.1"
 MICROPIP_SHA256 = "768de165adb8e66906039d8fec4127a57f522dfdf8e6fbff877a4616941ecfd3"
@@ -56,7 +57,7 @@ def fetch_pyodide() -> Path:
     package = ROOT / "node_modules" / "pyodide"
     manifest = package / "package.json"
     installed = json.loads(manifest.read_text())["version"] if manifest.exists() else None
-    if installed != PYODIDE_VERSION:
+    if installed != PYODIDE_VERSION or not TERSER.exists():
         step(f"fetching pyodide {PYODIDE_VERSION} with npm (found {installed or 'none'})")
         if shutil.which("npm") is None:
             sys.exit("build: npm is not installed; install Node.js and npm, then run again")
@@ -146,6 +147,22 @@ def fetch_micropip(cache: Path) -> bytes:
     return data
 
 
+def minify(source: bytes) -> bytes:
+    """The loader as served: terser (pinned in package.json) compresses and mangles it, so the
+    comments that explain it cost the host page nothing."""
+    if shutil.which("node") is None:
+        sys.exit("build: node is not installed; install Node.js and npm, then run again")
+    done = subprocess.run(
+        ["node", str(TERSER), "--compress", "--mangle", "--ecma", "2017"],
+        input=source,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"build: terser failed on the loader: {done.stderr.decode(errors='replace')}")
+    return done.stdout
+
+
 def render(template: Path, values: dict[str, str]) -> bytes:
     text = template.read_text()
     for key, value in values.items():
@@ -189,7 +206,7 @@ def build(out: Path, installer: str) -> dict[str, object]:
     write_if_changed(out / worker_path, worker)
     step(f"worker: {worker_path} ({installer} installer)")
 
-    loader = render(ROOT / "snippet" / "loader.js", {"WORKER_PATH": worker_path})
+    loader = minify(render(ROOT / "snippet" / "loader.js", {"WORKER_PATH": worker_path}))
     write_if_changed(out / "loader.js", loader)
     step(f"loader: {len(loader):,} bytes, {len(gzip.compress(loader, 9)):,} gzipped")
 

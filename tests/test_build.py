@@ -1,5 +1,7 @@
 """build.py: the runtime is checked, the wheel is reproducible, a second run writes nothing."""
 
+import gzip
+import json
 import shutil
 import zipfile
 from io import BytesIO
@@ -25,10 +27,17 @@ def test_the_bundle_holds_runtime_wheel_worker_and_loader(bundle: Path) -> None:
         assert (bundle / "runtime" / build.PYODIDE_VERSION / name).is_file()
     assert (bundle / "runtime" / build.PYODIDE_VERSION / "pyodide.asm.wasm.gz").is_file()
     loader = (bundle / "loader.js").read_text()
-    worker_path = loader.split('var WORKER_PATH = "')[1].split('"')[0]
-    assert worker_path.startswith("w/") and worker_path in manifest
+    worker_path = json.loads(manifest)["worker"]
+    assert worker_path.startswith("w/") and f'"{worker_path}"' in loader
+    assert "__" + "WORKER_PATH__" not in loader
     worker = (bundle / worker_path).read_text()
     assert "__" + "WHEEL_PATH__" not in worker and build.WHEEL_NAME in worker
+
+
+def test_the_loader_is_minified_and_stays_under_six_kilobytes_gzipped(bundle: Path) -> None:
+    loader = (bundle / "loader.js").read_bytes()
+    assert b"// " not in loader  # comments are stripped
+    assert len(gzip.compress(loader, 9)) <= 6 * 1024
 
 
 def test_a_second_run_with_nothing_changed_rewrites_nothing(bundle: Path) -> None:
