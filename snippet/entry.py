@@ -8,7 +8,7 @@ from typing import Any
 from snippet import ops
 from snippet.browser import Browser
 from snippet.delivery import RunTask
-from snippet.inbound import BadInput, parse_message
+from snippet.inbound import BadInput, Message, parse_message
 from snippet.tracker import Tracker
 
 
@@ -24,7 +24,9 @@ class Receiver:
         if self.tracker is None:
             return
         try:
-            self.tracker.receive(parse_message(message_json))
+            message = parse_message(message_json)
+            self.tracker.receive(message)
+            _acknowledge(self._browser, message)
         except BadInput as error:
             _warn(self._browser, f"ignored a message: {error}")
         except Exception as error:  # the page never gets an exception from us
@@ -47,11 +49,19 @@ def start(
             raise BadInput("the first message must carry 'boot'")
         tracker = Tracker(browser, message.boot, run_task or _run_on_event_loop)
         tracker.start(message)
+        _acknowledge(browser, message)
     except BadInput as error:
         _warn(browser, f"not tracking: {error}")
     except Exception as error:
         _warn(browser, f"internal error while starting: {error!r}")
     return Receiver(browser, tracker)
+
+
+def _acknowledge(browser: Browser, message: Message) -> None:
+    """Tell the loader every record of `message` is handled, so it forgets them (a record not
+    acknowledged when the page hides goes to the journal: docs/protocol.md, section 6)."""
+    if message.seq is not None:
+        browser.post_to_page({"op": "handled", "seq": message.seq})
 
 
 def _run_on_event_loop(coroutine: Coroutine[Any, Any, None]) -> object:

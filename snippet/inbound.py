@@ -1,11 +1,14 @@
 """The loader's messages (docs/protocol.md, section 1), parsed into typed values."""
 
 import json
+import re
 from dataclasses import dataclass, field
 
+from snippet.ids import proposed_user_id
 from snippet.wire import AUTOCAPTURED_TYPES
 
 RECORD_KINDS = frozenset({"call", "navigate", *AUTOCAPTURED_TYPES, "hide", "cookie_domain"})
+RECORD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class BadInput(ValueError):
@@ -22,6 +25,7 @@ class Boot:
     hostname: str
     protocol: str = "https:"
     in_iframe: bool = False
+    user_id: str | None = None  # drawn by the loader on a first visit; Python validates it
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Message:
     cookies: str
     records: list[object]
     boot: Boot | None = None
+    seq: int | None = None  # acknowledged with a `handled` op once every record is handled
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,10 @@ def parse_message(message_json: str) -> Message:
     if not isinstance(records, list):
         raise BadInput("message 'records' must be an array")
     boot = _parse_boot(raw["boot"]) if "boot" in raw else None
-    return Message(cookies=cookies, records=records, boot=boot)
+    seq = raw.get("seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
+        raise BadInput("message 'seq' must be a whole number")
+    return Message(cookies=cookies, records=records, boot=boot, seq=seq)
 
 
 def _parse_boot(raw: object) -> Boot:
@@ -81,6 +89,7 @@ def _parse_boot(raw: object) -> Boot:
         hostname=_boot_text(raw, "hostname").lower().rstrip("."),
         protocol=_boot_text(raw, "protocol") or "https:",
         in_iframe=raw.get("in_iframe") is True,
+        user_id=proposed_user_id(raw.get("user_id")),
     )
 
 
@@ -108,6 +117,12 @@ def record_time(record: dict[str, object], fallback_ms: float) -> float:
     if isinstance(time, int | float) and not isinstance(time, bool) and time > 0:
         return float(time)
     return fallback_ms
+
+
+def record_id(record: dict[str, object]) -> str | None:
+    """The id the loader drew when it observed the record, or None when it has none usable."""
+    value = record.get("id")
+    return value if isinstance(value, str) and RECORD_ID.fullmatch(value) else None
 
 
 def record_text(record: dict[str, object], key: str) -> str:

@@ -37,15 +37,16 @@ class SessionClock:
     def __init__(self, session: Session | None = None) -> None:
         self.session = session
 
-    def touch(self, now_ms: float, page: PageParts) -> bool:
-        """Note activity at `now_ms` on `page`; True when this started a new session."""
+    def touch(self, now_ms: float, page: PageParts, new_id: str | None = None) -> bool:
+        """Note activity at `now_ms` on `page`; True when this started a new session (with the
+        id `new_id` when given, else a random one)."""
         if self.session is None or session_expired(self.session.last_activity_ms, now_ms):
-            self.restart(now_ms, page)
+            self.restart(now_ms, page, new_id)
             return True
         self.session.last_activity_ms = max(self.session.last_activity_ms, now_ms)
         return False
 
-    def restart(self, now_ms: float, page: PageParts) -> Session:
+    def restart(self, now_ms: float, page: PageParts, new_id: str | None = None) -> Session:
         """Begin a new session now, landing on `page`."""
-        self.session = Session(new_numeric_id(), now_ms, page)
+        self.session = Session(new_id or new_numeric_id(), now_ms, page)
         return self.session

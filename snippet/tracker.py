@@ -15,13 +15,14 @@ from snippet.cookies import (
     parse_document_cookie,
 )
 from snippet.delivery import Delivery, RunTask
-from snippet.ids import new_event_id, new_numeric_id
+from snippet.ids import derived_numeric_id, new_event_id, new_numeric_id
 from snippet.inbound import (
     BadInput,
     Boot,
     Message,
     record_call,
     record_chain,
+    record_id,
     record_kind,
     record_page,
     record_text,
@@ -61,6 +62,12 @@ class Tracker:
         self.secure_cookie = bool(config.get("secureCookie"))
         self.disable_text_capture = bool(config.get("disableTextCapture"))
         self.visitor = Visitor(Consent(require_consent=bool(config.get("requireConsent"))))
+        if boot.user_id:  # a first visit's id, drawn by the loader; an _hp2_id cookie wins
+            self.visitor.user_id = boot.user_id
+        # The record being handled: its id (given to the one wire record made from it) and,
+        # for a call, the page it was made on.
+        self._observed_id: str | None = None
+        self._observed_page: PageParts | None = None
         self._identity_sent: str | None = None  # the identity this page told the collector
         self.page: PageParts | None = None
         self.cookies = CookieWriter(
@@ -132,7 +139,11 @@ class Tracker:
             kind = record_kind(record)
             assert isinstance(record, dict)
             time = record_time(record, self.browser.now_ms())
+            self._observed_id = record_id(record)
+            self._observed_page = None
             if kind == "call":
+                if "page" in record:
+                    self._observed_page = page_parts(record_page(record))
                 self._on_call(*record_call(record), time)
             elif kind == "cookie_domain":
                 problem = self.cookies.set_domain(record_text(record, "domain"))
@@ -151,6 +162,13 @@ class Tracker:
             self.warn(f"ignored a record: {error}")
         except Exception as error:  # a bug must cost one record, not the page's tracking
             self.warn(f"internal error on a record: {error!r}")
+        finally:
+            self._observed_id = None
+
+    def _event_id(self) -> str:
+        """The handled record's id for the first wire record made from it, else a new one."""
+        event_id, self._observed_id = self._observed_id, None
+        return event_id or new_event_id()
 
     def warn(self, message: str) -> None:
         """Tell the page's console (the loader prefixes "[footfall] ")."""
@@ -162,7 +180,10 @@ class Tracker:
         is_pageview = starts_pageview(cause, self.page, page)
         self.page = page  # kept while opted out too, for custom events after an opt-in
         if is_pageview and not self.visitor.consent.opted_out:
-            self.visitor.pageview_id = new_numeric_id()
+            observed = self._observed_id
+            self.visitor.pageview_id = (
+                derived_numeric_id("pageview", observed) if observed else new_numeric_id()
+            )
             properties = {**self._autocaptured_properties(), **utm_properties(page.query)}
             self._emit_event(PAGEVIEW, PAGEVIEW, time, page, properties, None)
 
@@ -189,11 +210,13 @@ class Tracker:
         properties: dict[str, Scalar],
         target: Target | None,
     ) -> None:
-        self.visitor.clock.touch(time, page)
+        observed = self._observed_id
+        new_session_id = derived_numeric_id("session", observed) if observed else None
+        self.visitor.clock.touch(time, page, new_session_id)
         session = self._session()
         self._deliver(
             event_record(
-                event_id=new_event_id(),
+                event_id=self._event_id(),
                 event_type=event_type,
                 name=name,
                 time=time,
@@ -234,7 +257,7 @@ class Tracker:
         self._warn_problems(method, checked)
         if checked.ok:
             properties = {**self.visitor.event_props, **checked.properties}
-            page = self.page or PageParts()
+            page = self.page or self._observed_page or PageParts()  # journaled: no page yet
             self._emit_event(CUSTOM, checked.value, time, page, properties, None)
 
     def _call_identify(self, method: str, args: list[object], time: float) -> None:
@@ -258,7 +281,7 @@ class Tracker:
         self._identity_sent = visitor.identity
         self._deliver(
             identify_record(
-                event_id=new_event_id(),
+                event_id=self._event_id(),
                 time=time,
                 user_id=visitor.user_id,
                 identity=visitor.identity,
@@ -277,7 +300,7 @@ class Tracker:
         if checked.ok:
             self._deliver(
                 user_properties_record(
-                    event_id=new_event_id(),
+                    event_id=self._event_id(),
                     time=time,
                     user_id=self.visitor.user_id,
                     properties=checked.properties,

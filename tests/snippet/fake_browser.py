@@ -1,7 +1,9 @@
 """A fake `Browser` for tests: records ops and sent bodies, a hand-driven clock and timers, and
 sends that answer at once or wait until the test answers them."""
 
+import itertools
 import json
+import secrets
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
@@ -109,7 +111,15 @@ class FakeBrowser:
         return self.ops_of("state")[-1]
 
 
-# -- building the loader's messages --
+# -- building the loader's messages (as snippet/loader.js makes them: every record has the id
+# the loader drew when it observed it, every message a `seq`) --
+
+_seqs = itertools.count(1)
+
+
+def record_id() -> str:
+    """A record id as the loader draws it: 32 lowercase hex characters."""
+    return secrets.token_hex(16)
 
 
 def page(url: str = "https://shop.example.com/", title: str = "", referrer: str = "") -> dict:
@@ -117,11 +127,27 @@ def page(url: str = "https://shop.example.com/", title: str = "", referrer: str 
 
 
 def navigate(url: str = "https://shop.example.com/", cause: str = "load", **fields: Any) -> dict:
-    return {"kind": "navigate", "cause": cause, "page": page(url), "time": START_MS, **fields}
+    return {
+        "kind": "navigate",
+        "cause": cause,
+        "page": page(url),
+        "time": START_MS,
+        "id": record_id(),
+        **fields,
+    }
 
 
-def call(method: str, *args: object, time: float = START_MS) -> dict:
-    return {"kind": "call", "method": method, "args": list(args), "time": time}
+def call(
+    method: str, *args: object, time: float = START_MS, url: str = "https://shop.example.com/"
+) -> dict:
+    return {
+        "kind": "call",
+        "method": method,
+        "args": list(args),
+        "page": page(url),
+        "time": time,
+        "id": record_id(),
+    }
 
 
 def el(tag: str, text: str = "", cursor: str = "", **attrs: str) -> dict:
@@ -140,7 +166,14 @@ def el(tag: str, text: str = "", cursor: str = "", **attrs: str) -> dict:
 def interaction(
     kind: str, *chain: dict, url: str = "https://shop.example.com/", **fields: Any
 ) -> dict:
-    return {"kind": kind, "page": page(url), "chain": list(chain), "time": START_MS, **fields}
+    return {
+        "kind": kind,
+        "page": page(url),
+        "chain": list(chain),
+        "time": START_MS,
+        "id": record_id(),
+        **fields,
+    }
 
 
 def boot_message(
@@ -151,25 +184,33 @@ def boot_message(
     hostname: str = "shop.example.com",
     app_id: str = "123",
     in_iframe: bool = False,
+    user_id: str | None = None,
+    seq: int | None = None,
 ) -> str:
+    boot_info: dict[str, object] = {
+        "app_id": app_id,
+        "config": config or {},
+        "server": "http://127.0.0.1:8000",
+        "hostname": hostname,
+        "protocol": "https:",
+        "in_iframe": in_iframe,
+    }
+    if user_id is not None:
+        boot_info["user_id"] = user_id
     return json.dumps(
         {
-            "boot": {
-                "app_id": app_id,
-                "config": config or {},
-                "server": "http://127.0.0.1:8000",
-                "hostname": hostname,
-                "protocol": "https:",
-                "in_iframe": in_iframe,
-            },
+            "boot": boot_info,
             "cookies": cookies,
             "records": records,
+            "seq": next(_seqs) if seq is None else seq,
         }
     )
 
 
-def message(*records: dict, cookies: str = "") -> str:
-    return json.dumps({"cookies": cookies, "records": list(records)})
+def message(*records: dict, cookies: str = "", seq: int | None = None) -> str:
+    return json.dumps(
+        {"cookies": cookies, "records": list(records), "seq": next(_seqs) if seq is None else seq}
+    )
 
 
 def boot(browser: FakeBrowser, records: list[dict] | None = None, **options: Any) -> Receiver:

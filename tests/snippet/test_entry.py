@@ -37,7 +37,7 @@ def test_boot_sends_pageview_click_and_track_in_one_first_batch() -> None:
     assert track["name"] == "Purchase" and track["properties"] == {"dollars": 50}
     assert len({pageview["user_id"], click["user_id"], track["user_id"]}) == 1
     assert click["pageview_id"] == pageview["pageview_id"]
-    assert browser.ops[-1] == {"op": "ready"}
+    assert [op["op"] for op in browser.ops[-2:]] == ["ready", "handled"]
     assert browser.state()["user_id"] == pageview["user_id"]
 
 
