@@ -16,6 +16,7 @@ from collector.dashboard import dashboard_mount
 from collector.dashboard.web import SecurityHeaders
 from collector.deletion import deletion_routes, resume_pending_deletions
 from collector.ingest import ingest_routes
+from collector.observed import observed_routes
 from collector.proxy import TrustedProxy
 from collector.request_body import BodyLimit, error_response
 from collector.server_api import server_api_routes
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
         *ingest_routes(storage, settings),
+        *observed_routes(storage, settings),
         *server_api_routes(storage, settings),
         *deletion_routes(storage, settings),
         dashboard_mount(settings.db_path, settings.admin_password),

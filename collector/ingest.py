@@ -55,6 +55,7 @@ from snippet.wire import (
     AUTOCAPTURED_TYPES,
     CUSTOM,
     EVENT,
+    EVENT_ID,
     EVENT_TYPES,
     IDENTIFY,
     PAGE_FIELDS,
@@ -66,7 +67,6 @@ from snippet.wire import (
     UTM_PARAMETERS,
 )
 
-EVENT_ID = re.compile(r"[0-9a-f]{32}")
 BROWSER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 CORS_HEADERS = {

@@ -1,14 +1,12 @@
 """The loader's messages (docs/protocol.md, section 1), parsed into typed values."""
 
 import json
-import re
 from dataclasses import dataclass, field
 
 from snippet.ids import proposed_user_id
-from snippet.wire import AUTOCAPTURED_TYPES
+from snippet.wire import AUTOCAPTURED_TYPES, EVENT_ID
 
 RECORD_KINDS = frozenset({"call", "navigate", *AUTOCAPTURED_TYPES, "hide", "cookie_domain"})
-RECORD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class BadInput(ValueError):
@@ -122,7 +120,7 @@ def record_time(record: dict[str, object], fallback_ms: float) -> float:
 def record_id(record: dict[str, object]) -> str | None:
     """The id the loader drew when it observed the record, or None when it has none usable."""
     value = record.get("id")
-    return value if isinstance(value, str) and RECORD_ID.fullmatch(value) else None
+    return value if isinstance(value, str) and EVENT_ID.fullmatch(value) else None
 
 
 def record_text(record: dict[str, object], key: str) -> str:

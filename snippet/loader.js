@@ -1,6 +1,7 @@
 // Footfall's loader, served as /js/heap-<appId>.js for Heap's classic install snippet.
 // It observes and applies; Python in the worker decides (docs/protocol.md). It must never throw
-// into the host page, so every entry point is wrapped.
+// into the host page: every entry point is wrapped, and the builtins it needs are taken at load
+// and called through Reflect.apply, so a page that replaces them later cannot break us.
 (function () {
   "use strict";
   var WORKER_PATH = "__WORKER_PATH__"; // filled in by build.py, relative to this script
@@ -10,6 +11,11 @@
   var TEXT_MAX = 2048;
   var DEPTH_MAX = 64; // nesting of a call's arguments
   var BUFFER_MAX = 1000; // records kept while Python starts (it may never: CSP, no WebAssembly)
+  // The journal (docs/protocol.md, section 6): what Python has not handled when the page hides.
+  var JOURNAL_MAX_RECORDS = 1000; // all entries together, oldest kept
+  var JOURNAL_MAX_CHARS = 500000; // one page's entry (localStorage counts UTF-16 characters)
+  var JOURNAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+  var USER_ID = /^[1-9]\d{14,15}$/;
   var REDACT_TEXT = "data-heap-redact-text";
   var METHODS = [
     "track", "identify", "resetIdentity", "addUserProperties", "addEventProperties",
@@ -17,59 +23,195 @@
     "optIn", "optOut",
   ];
 
-  var heap = window.heap;
-  if (!heap || heap.__footfall || !heap.appid) return; // no snippet, or a second copy of us
-  var appId = String(heap.appid);
-  var script = document.currentScript;
-  var scriptUrl = (script && script.src) || location.href;
-
-  var buffered = []; // records made before Python is ready, handed over at boot
-  var outbox = []; // records waiting for the next microtask
-  var worker = null;
-  var pythonReady = false;
-  var beacon = null; // {url, body} prepared by Python for pagehide
-  var warned = {};
-
-  function guard(fn) {
-    return function () {
-      try {
-        return fn.apply(this, arguments);
-      } catch (error) {
-        warnOnce("internal error: " + error);
-      }
-    };
+  // ---- builtins, taken at load -------------------------------------------------------------
+  var W = window;
+  var D = document;
+  var apply = Reflect.apply;
+  var stringify = JSON.stringify;
+  var parseJson = JSON.parse;
+  var dateNow = Date.now;
+  var random = Math.random;
+  var con = W.console;
+  var consoleWarn = con && con.warn;
+  var cookieProperty = Object.getOwnPropertyDescriptor(Document.prototype, "cookie") || {};
+  var StorageProto = W.Storage ? W.Storage.prototype : {};
+  var storage = null; // localStorage, or null where it throws (opaque origin, blocked)
+  try {
+    storage = W.localStorage;
+  } catch (error) {
+    /* no storage: no journal */
   }
+  var cryptoObject = W.crypto;
+  var getRandomValues = cryptoObject && cryptoObject.getRandomValues;
+  var sendBeaconFn = navigator.sendBeacon;
+  var locks = navigator.locks;
+  var WorkerClass = W.Worker;
+  var BlobClass = W.Blob;
+  var URLClass = W.URL;
+  var historyProto = W.History && W.History.prototype;
+
+  var warned = {};
+  var blocked = false; // warnBlocked() spoke
 
   function warnOnce(message) {
     if (warned[message]) return;
     warned[message] = true;
-    if (window.console && console.warn) console.warn("[footfall] " + message);
+    try {
+      if (typeof consoleWarn === "function") apply(consoleWarn, con, ["[footfall] " + message]);
+    } catch (error) {
+      /* a console that throws: nothing left to tell the page with */
+    }
   }
 
-  // ---- records -----------------------------------------------------------------------------
+  function guard(fn) {
+    return function () {
+      try {
+        return apply(fn, this, arguments);
+      } catch (error) {
+        warnOnce("internal error: " + text(error));
+      }
+    };
+  }
+
+  // String(x), or a placeholder for what cannot become a string (Object.create(null), a throwing
+  // toString).
+  function text(value) {
+    try {
+      return String(value);
+    } catch (error) {
+      return "[unprintable]";
+    }
+  }
+
+  function json(value, replacer) {
+    return apply(stringify, JSON, [value, replacer]);
+  }
+
+  // Array.prototype.slice and concat, without calling them: a page may have replaced them.
+  function append(out, list, from, to) {
+    for (var i = from || 0; i < Math.min(list.length, to === undefined ? list.length : to); i++) {
+      out[out.length] = list[i];
+    }
+    return out;
+  }
+
+  function readCookies() {
+    try {
+      return text(apply(cookieProperty.get, D, []));
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function writeCookie(assignment) {
+    try {
+      apply(cookieProperty.set, D, [assignment]);
+    } catch (error) {
+      /* cookies blocked: Python's state stays in memory */
+    }
+  }
+
+  function store(method, args) {
+    try {
+      return storage ? apply(StorageProto[method], storage, args) : null;
+    } catch (error) {
+      return null; // full, blocked or throwing: the journal is best effort
+    }
+  }
+
+  function randomBytes(count) {
+    var bytes = new Uint8Array(count);
+    try {
+      apply(getRandomValues, cryptoObject, [bytes]);
+    } catch (error) {
+      for (var i = 0; i < count; i++) bytes[i] = apply(random, Math, []) * 256;
+    }
+    return bytes;
+  }
+
+  // A record id: 32 lowercase hex characters.
+  function newId() {
+    var bytes = randomBytes(16);
+    var hex = "";
+    for (var i = 0; i < 16; i++) hex += (bytes[i] + 256).toString(16).substring(1);
+    return hex;
+  }
+
+  // A first visit's user id, as snippet/ids.py new_numeric_id: 15-16 digits below 2**53.
+  function newUserId() {
+    var bytes = randomBytes(7);
+    var value = 0;
+    for (var i = 0; i < 7; i++) value = value * 256 + bytes[i];
+    var low = 1e14;
+    return text(low + (value % (9007199254740992 - low)));
+  }
+
+  // ---- the page -------------------------------------------------------------------------------
+
+  var heap;
+  var appId;
+  try {
+    heap = W.heap;
+    if (!heap || heap.__footfall || !heap.appid) return; // no snippet, or a second copy of us
+    appId = text(heap.appid);
+  } catch (error) {
+    warnOnce("heap.appid cannot be read; the tracker does not start: " + text(error));
+    return;
+  }
+  var script = D.currentScript;
+  var scriptUrl = (script && script.src) || location.href;
+  var opaqueOrigin = location.origin === "null" || W.origin === "null";
+  var JOURNAL_PREFIX = "_ff_journal." + appId + ".";
+  var UID_KEY = "_ff_uid." + appId;
+  var pageToken = newId();
+  var entries = []; // this page's journal entries: {key, records}
+  var journaled = {}; // ids of the records in them
+  var journalWrites = 0;
+
+  var buffered = []; // records made before Python is ready, handed over at boot
+  var outbox = []; // records waiting for the next microtask
+  var unacked = {}; // seq -> the records of a message Python has not handled yet
+  var seq = 0;
+  var worker = null;
+  var pythonReady = false;
+  var mayStorePython = null; // Python's last `storage` op, null before it
+  var hidden = false;
+  var beaconedIds = {}; // navigations already sent to the fallback endpoint
+  var beacon = null; // {url, body} prepared by Python for pagehide
+  var proposedUserId = null; // a first visit's user id, before Python keeps it
 
   function page() {
-    return { url: location.href, title: document.title, referrer: document.referrer };
+    return { url: location.href, title: text(D.title), referrer: D.referrer };
   }
 
   function record(rec) {
-    rec.time = Date.now();
+    rec.id = newId();
+    rec.time = apply(dateNow, Date, []);
     if (!pythonReady) {
-      if (buffered.length < BUFFER_MAX) buffered.push(rec);
+      if (buffered.length < BUFFER_MAX) buffered[buffered.length] = rec;
       else warnOnce("the tracker has not started; what happens on this page is not kept");
       return;
     }
-    outbox.push(rec);
+    outbox[outbox.length] = rec;
     if (outbox.length === 1) Promise.resolve().then(guard(flushOutbox));
   }
 
   function flushOutbox() {
-    if (!outbox.length) return;
-    post({ cookies: document.cookie, records: outbox.splice(0) });
+    if (outbox.length) post({ records: outbox.splice(0) });
   }
 
   function post(message) {
-    worker.postMessage(JSON.stringify(message));
+    message.seq = ++seq;
+    message.cookies = readCookies();
+    unacked[seq] = message.records;
+    worker.postMessage(json(message));
+  }
+
+  // Every record observed and not handled by Python yet, in the order observed.
+  function pending() {
+    var all = [];
+    for (var key in unacked) append(all, unacked[key]);
+    return append(append(all, buffered), outbox);
   }
 
   // Structured copy of call arguments: functions and DOM nodes cannot cross to the worker.
@@ -77,10 +219,10 @@
     var out = [];
     for (var i = 0; i < args.length; i++) {
       try {
-        var copy = JSON.stringify(args[i], depthLimited());
-        out.push(copy === undefined ? null : JSON.parse(copy));
+        var copy = json(args[i], depthLimited());
+        out[i] = copy === undefined ? null : apply(parseJson, JSON, [copy]);
       } catch (error) {
-        out.push(String(args[i]));
+        out[i] = text(args[i]);
       }
     }
     return out;
@@ -100,7 +242,7 @@
   }
 
   function call(method, args) {
-    record({ kind: "call", method: method, args: plainArgs(args) });
+    record({ kind: "call", method: method, args: plainArgs(args), page: page() });
   }
 
   // ---- the element chain -------------------------------------------------------------------
@@ -108,13 +250,13 @@
   function textOf(element) {
     var parts = [];
     var total = 0;
-    var walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    var walker = D.createTreeWalker(element, NodeFilter.SHOW_TEXT);
     var node;
     while ((node = walker.nextNode()) && total < TEXT_MAX) {
-      var text = node.nodeValue;
-      if (!text || !text.trim()) continue;
-      text = text.slice(0, TEXT_MAX - total);
-      total += text.length;
+      var value = node.nodeValue;
+      if (!value || !value.trim()) continue;
+      value = value.substring(0, TEXT_MAX - total);
+      total += value.length;
       var marker = null; // the nearest marker's value, up to `element`: Python decides
       for (var el = node.parentElement; el; el = el.parentElement) {
         if (el.hasAttribute(REDACT_TEXT)) {
@@ -123,7 +265,7 @@
         }
         if (el === element) break;
       }
-      parts.push([text, marker]);
+      parts[parts.length] = [value, marker];
     }
     return parts;
   }
@@ -132,12 +274,12 @@
     var attrs = {};
     for (var i = 0; i < element.attributes.length; i++) {
       var attr = element.attributes[i];
-      attrs[attr.name] = attr.value.slice(0, ATTR_MAX);
+      attrs[attr.name] = attr.value.substring(0, ATTR_MAX);
     }
     var item = { tag: element.tagName.toLowerCase(), attrs: attrs, text: [] };
     if (detailed) {
       item.text = textOf(element);
-      if (withCursor) item.cursor = window.getComputedStyle(element).cursor;
+      if (withCursor) item.cursor = W.getComputedStyle(element).cursor;
     }
     return item;
   }
@@ -145,22 +287,249 @@
   function chainOf(target, withCursor) {
     var chain = [];
     var element = target && target.nodeType === 1 ? target : target && target.parentElement;
-    while (element && element !== document.body && element !== document.documentElement) {
+    while (element && element !== D.body && element !== D.documentElement) {
       if (chain.length >= CHAIN_MAX) break;
-      chain.push(describe(element, chain.length < DETAIL_MAX, withCursor));
+      chain[chain.length] = describe(element, chain.length < DETAIL_MAX, withCursor);
       element = element.parentElement || (element.getRootNode && element.getRootNode().host);
     }
     return chain;
   }
 
+  var lastUrl = null;
+
+  // A history change we were not told of (a page that replaced history.pushState without
+  // calling ours) is noticed at the next interaction.
+  function noticeUrl() {
+    if (lastUrl !== null && location.href !== lastUrl) onNavigate("url_change");
+  }
+
   function onInteraction(event) {
+    noticeUrl();
     var chain = chainOf(event.composedPath ? event.composedPath()[0] : event.target,
                         event.type === "click");
     if (chain.length) record({ kind: event.type, page: page(), chain: chain });
   }
 
   function onNavigate(cause) {
+    lastUrl = location.href;
     record({ kind: "navigate", page: page(), cause: cause });
+  }
+
+  // ---- consent, the journal and the no-Python fallback -------------------------------------
+
+  function cookieValue(name) {
+    var cookies = readCookies().split("; ");
+    for (var i = 0; i < cookies.length; i++) {
+      if (cookies[i].indexOf(name + "=") === 0) return cookies[i].substring(name.length + 1);
+    }
+    return null;
+  }
+
+  // Whether the page may keep or send anything of ours: Python's answer once it gave one, else
+  // the consent cookie Python wrote ("1" in, "0" out) and heap.config.requireConsent.
+  function mayStore() {
+    if (mayStorePython !== null) return mayStorePython;
+    var consent = cookieValue("_ff_consent." + appId);
+    if (consent === "0") return false;
+    if (consent === "1") return true;
+    try {
+      return !(heap.config && heap.config.requireConsent);
+    } catch (error) {
+      return false;
+    }
+  }
+
+  function journalKeys() {
+    var keys = [];
+    var count = 0;
+    try {
+      count = storage ? storage.length : 0;
+    } catch (error) {
+      /* storage that throws holds no journal */
+    }
+    for (var i = 0; i < count; i++) {
+      var key = store("key", [i]);
+      if (key && key.indexOf(JOURNAL_PREFIX) === 0) keys[keys.length] = key;
+    }
+    return keys;
+  }
+
+  function forgetJournal() {
+    var keys = journalKeys();
+    for (var i = 0; i < keys.length; i++) store("removeItem", [keys[i]]);
+    store("removeItem", [UID_KEY]);
+    entries = [];
+    journaled = {};
+  }
+
+  // One write-once entry (a claimer that read a key may remove it without losing a later
+  // write); too big, it keeps the oldest records that fit.
+  function writeEntry(records) {
+    var entry;
+    while (records.length) {
+      entry = json({ written: apply(dateNow, Date, []), records: records });
+      if (entry.length <= JOURNAL_MAX_CHARS) break;
+      records = append([], records, 0, Math.floor(records.length / 2));
+    }
+    if (!records.length) return;
+    var key = JOURNAL_PREFIX + pageToken + "." + ++journalWrites;
+    store("setItem", [key, entry]);
+    entries[entries.length] = { key: key, records: records };
+    for (var i = 0; i < records.length; i++) journaled[records[i].id] = true;
+  }
+
+  // At hide: what Python has not handled and no entry of ours holds yet.
+  function saveJournal() {
+    if (!mayStore()) return forgetJournal();
+    var fresh = [];
+    var all = pending();
+    for (var i = 0; i < all.length; i++) {
+      var kind = all[i].kind;
+      if (kind !== "hide" && kind !== "cookie_domain" && !journaled[all[i].id]) {
+        fresh[fresh.length] = all[i];
+      }
+    }
+    writeEntry(fresh);
+    var userId = text(heap.userId);
+    if (USER_ID.test(userId) && cookieValue("_hp2_id." + appId) === null) {
+      store("setItem", [UID_KEY, userId]); // the next page proposes it again
+    }
+  }
+
+  // Python handled `records` while the page was hidden: no entry may hold them any longer.
+  function unjournal(records) {
+    var done = {};
+    for (var i = 0; i < records.length; i++) done[records[i].id] = true;
+    var old = entries;
+    entries = [];
+    for (var j = 0; j < old.length; j++) {
+      var rest = [];
+      for (var k = 0; k < old[j].records.length; k++) {
+        if (!done[old[j].records[k].id]) rest[rest.length] = old[j].records[k];
+      }
+      if (rest.length === old[j].records.length) {
+        entries[entries.length] = old[j];
+        continue;
+      }
+      store("removeItem", [old[j].key]);
+      writeEntry(rest);
+    }
+  }
+
+  // Visible again: our entries are ours to handle after all, unless another page claimed
+  // one meanwhile; its records not yet sent to Python are then that page's.
+  function reclaimJournal() {
+    var lost = {};
+    for (var i = 0; i < entries.length; i++) {
+      if (store("getItem", [entries[i].key]) === null) {
+        for (var j = 0; j < entries[i].records.length; j++) lost[entries[i].records[j].id] = true;
+      } else {
+        store("removeItem", [entries[i].key]);
+      }
+    }
+    var kept = [];
+    for (var k = 0; k < buffered.length; k++) if (!lost[buffered[k].id]) kept[kept.length] = buffered[k];
+    buffered = kept;
+    entries = [];
+    journaled = {};
+  }
+
+  // Takes every other page's entry (under a Web Lock where the browser has them, so two tabs
+  // never take the same one) and puts its records first in line for Python.
+  function claimJournal() {
+    if (!mayStore()) return forgetJournal();
+    var take = guard(function () {
+      var now = apply(dateNow, Date, []);
+      var seen = {};
+      var claimed = [];
+      var keys = journalKeys();
+      for (var i = 0; i < keys.length; i++) {
+        if (keys[i].indexOf(JOURNAL_PREFIX + pageToken + ".") === 0) continue;
+        var entry = null;
+        try {
+          entry = apply(parseJson, JSON, [store("getItem", [keys[i]])]);
+        } catch (error) {
+          /* unreadable: dropped below */
+        }
+        store("removeItem", [keys[i]]);
+        var records = (entry && entry.records) || [];
+        for (var j = 0; j < records.length; j++) {
+          var rec = records[j];
+          if (rec && rec.id && !seen[rec.id] && now - rec.time < JOURNAL_MAX_AGE_MS) {
+            seen[rec.id] = true;
+            claimed[claimed.length] = rec;
+          }
+        }
+      }
+      if (!claimed.length) return;
+      claimed.sort(function (a, b) { return a.time - b.time; });
+      claimed = append([], claimed, 0, JOURNAL_MAX_RECORDS);
+      if (pythonReady) post({ records: claimed });
+      else buffered = append(claimed, buffered);
+    });
+    try {
+      if (locks && locks.request) return apply(locks.request, locks, ["_ff_journal." + appId, take]);
+    } catch (error) {
+      /* no Web Locks after all */
+    }
+    take();
+  }
+
+  function ourCookies() {
+    var names = ["_hp2_id.", "_hp2_ses_props.", "_hp2_props.", "_ff_consent."];
+    var kept = [];
+    for (var i = 0; i < names.length; i++) {
+      var value = cookieValue(names[i] + appId);
+      if (value !== null) kept[kept.length] = names[i] + appId + "=" + value;
+    }
+    return kept.join("; ");
+  }
+
+  function bootInfo() {
+    var info = {
+      app_id: appId,
+      config: plainArgs([heap.config || {}])[0],
+      server: new URLClass(scriptUrl).origin,
+      hostname: location.hostname,
+      protocol: location.protocol,
+      in_iframe: W.top !== W.self,
+    };
+    if (proposedUserId) info.user_id = proposedUserId;
+    return info;
+  }
+
+  function send(url, body) {
+    try {
+      return apply(sendBeaconFn, navigator, [url, new BlobClass([body], { type: "text/plain" })]);
+    } catch (error) {
+      return false;
+    }
+  }
+
+  // Navigations Python has not handled go to the collector, which makes the pageviews Python
+  // would have made (docs/protocol.md, section 7): no element text, no chains.
+  function sendFallback() {
+    var navigations = [];
+    var all = pending();
+    for (var i = 0; i < all.length; i++) {
+      var rec = all[i];
+      if (rec.kind === "navigate" && !beaconedIds[rec.id]) {
+        navigations[navigations.length] = { kind: "navigate", id: rec.id, time: rec.time,
+                                             page: rec.page, cause: rec.cause };
+      }
+    }
+    if (!navigations.length || !mayStore()) return;
+    var server = new URLClass(scriptUrl).origin;
+    try {
+      var configured = heap.config && heap.config.trackingServer;
+      if (typeof configured === "string" && configured) server = configured.replace(/\/+$/, "");
+    } catch (error) {
+      /* the loader's server */
+    }
+    var body = json({ boot: bootInfo(), cookies: ourCookies(), records: navigations });
+    if (send(server + "/api/observed", body)) {
+      for (var j = 0; j < navigations.length; j++) beaconedIds[navigations[j].id] = true;
+    }
   }
 
   // ---- ops from Python ---------------------------------------------------------------------
@@ -169,12 +538,11 @@
     var found = "";
     for (var i = 0; i < op.candidates.length; i++) {
       var domain = op.candidates[i];
-      document.cookie =
-        op.name + "=1; domain=" + domain + "; path=/; " + (op.attributes || "SameSite=Lax");
-      if (document.cookie.indexOf(op.name + "=1") !== -1) {
+      var attributes = "; domain=" + domain + "; path=/; " + (op.attributes || "SameSite=Lax");
+      writeCookie(op.name + "=1" + attributes);
+      if (readCookies().indexOf(op.name + "=1") !== -1) {
         found = domain;
-        document.cookie = op.name + "=; domain=" + domain + "; path=/; " +
-          (op.attributes || "SameSite=Lax") + "; expires=Thu, 01 Jan 1970 00:00:00 GMT";
+        writeCookie(op.name + "=" + attributes + "; expires=Thu, 01 Jan 1970 00:00:00 GMT");
         break;
       }
     }
@@ -185,29 +553,29 @@
     booted: function (op) {
       pythonReady = true;
       heap.bootMode = op.boot; // a diagnostic: "snapshot" or "fresh"
-      var boot = {
-        app_id: appId,
-        config: plainArgs([heap.config || {}])[0],
-        server: new URL(scriptUrl).origin,
-        hostname: location.hostname,
-        protocol: location.protocol,
-        in_iframe: window.top !== window.self,
-      };
-      post({ boot: boot, cookies: document.cookie, records: buffered.splice(0) });
+      post({ boot: bootInfo(), records: buffered.splice(0) });
+    },
+    handled: function (op) {
+      if (hidden && unacked[op.seq]) unjournal(unacked[op.seq]);
+      delete unacked[op.seq];
     },
     set_cookies: function (op) {
-      for (var i = 0; i < op.cookies.length; i++) document.cookie = op.cookies[i];
+      for (var i = 0; i < op.cookies.length; i++) writeCookie(op.cookies[i]);
     },
     probe_cookie_domain: probeCookieDomain,
     state: function (op) {
       heap.userId = op.user_id;
       heap.identity = op.identity;
     },
+    storage: function (op) {
+      mayStorePython = op.may_store === true;
+      if (!mayStorePython) forgetJournal();
+    },
     beacon: function (op) {
       beacon = op.body === null ? null : op;
     },
     warn: function (op) {
-      if (window.console && console.warn) console.warn("[footfall] " + op.message);
+      warnOnce(op.message);
     },
     ready: function () {
       heap.ready = true;
@@ -217,64 +585,101 @@
   };
 
   function onWorkerMessage(event) {
-    var op = JSON.parse(event.data);
-    var apply = OPS[op.op];
-    if (apply) apply(op);
+    var op = apply(parseJson, JSON, [event.data]);
+    var run = OPS[op.op];
+    if (run) run(op);
   }
 
   function sendBeacon() {
-    if (!beacon || !navigator.sendBeacon) return;
-    navigator.sendBeacon(beacon.url, new Blob([beacon.body], { type: "text/plain" }));
+    if (beacon) send(beacon.url, beacon.body);
   }
 
   // ---- start -------------------------------------------------------------------------------
 
-  function startWorker() {
-    var url = new URL(WORKER_PATH, scriptUrl).href;
-    try {
-      if (new URL(url).origin === location.origin) {
-        worker = new Worker(url, { type: "module" });
-      } else {
-        // A worker must be same-origin with the page; a blob: module that imports ours is.
-        var source = "import " + JSON.stringify(url) + ";";
-        var blob = new Blob([source], { type: "text/javascript" });
-        worker = new Worker(URL.createObjectURL(blob), { type: "module" });
-      }
-    } catch (error) {
-      warnOnce("cannot start the tracker's worker (a Content-Security-Policy may forbid it): " + error);
-      return;
-    }
-    worker.onmessage = guard(onWorkerMessage);
+  // One warning when the tracker cannot run here, naming the directive when a CSP blocks it.
+  function warnBlocked(why) {
+    if (!blocked) warnOnce("the tracker cannot run on this page: " + why + "; pageviews are " +
+      "still counted by the collector (the README lists the Content-Security-Policy it needs)");
+    blocked = true;
   }
 
-  // What Python decided on an earlier page, so heap.userId reads synchronously from the start.
-  function readIdCookie() {
-    var prefix = "_hp2_id." + appId + "=";
-    var cookies = document.cookie.split("; ");
-    for (var i = 0; i < cookies.length; i++) {
-      if (cookies[i].indexOf(prefix) === 0) {
-        try {
-          var state = JSON.parse(decodeURIComponent(cookies[i].slice(prefix.length)));
-          heap.userId = state.userId === undefined ? undefined : String(state.userId);
-          heap.identity = state.identity === undefined ? null : state.identity;
-        } catch (error) {
-          /* Python will read and repair it */
-        }
+  function onPolicyViolation(event) {
+    var uri = text(event.blockedURI);
+    if (uri === "blob" || uri === "wasm-eval" || uri.indexOf(new URLClass(scriptUrl).origin) === 0) {
+      warnBlocked("the Content-Security-Policy directive " + event.effectiveDirective +
+        " refuses " + uri);
+    }
+  }
+
+  function onWorkerError() {
+    // The policy violation that explains it, if any, arrives separately: let it speak first.
+    setTimeout(guard(function () {
+      warnBlocked("the tracker's worker did not start (a Content-Security-Policy's worker-src " +
+        "must allow blob: and " + new URLClass(scriptUrl).origin + ")");
+    }), 50);
+  }
+
+  function startWorker() {
+    if (typeof WorkerClass !== "function") {
+      return warnBlocked("this browser has no Worker");
+    }
+    var url = new URLClass(WORKER_PATH, scriptUrl).href;
+    try {
+      if (new URLClass(url).origin === location.origin) {
+        worker = new WorkerClass(url, { type: "module" });
+      } else {
+        // A worker must be same-origin with the page; a blob: module that imports ours is.
+        var source = "import " + json(url) + ";";
+        var blob = new BlobClass([source], { type: "text/javascript" });
+        worker = new WorkerClass(URLClass.createObjectURL(blob), { type: "module" });
       }
+    } catch (error) {
+      return warnBlocked("the tracker's worker cannot start (" + text(error) + ")");
+    }
+    worker.onmessage = guard(onWorkerMessage);
+    worker.onerror = guard(onWorkerError);
+  }
+
+  // What Python decided on an earlier page, so heap.userId reads synchronously from the start;
+  // on a first visit, a user id drawn here (or by an earlier page that never got Python).
+  function readIdCookie() {
+    var raw = cookieValue("_hp2_id." + appId);
+    if (raw === null) {
+      var kept = mayStore() && store("getItem", [UID_KEY]);
+      proposedUserId = kept && USER_ID.test(kept) ? kept : newUserId();
+      heap.userId = proposedUserId;
+      return;
+    }
+    store("removeItem", [UID_KEY]);
+    try {
+      var state = apply(parseJson, JSON, [decodeURIComponent(raw)]);
+      heap.userId = state.userId === undefined ? undefined : text(state.userId);
+      heap.identity = state.identity === undefined ? null : state.identity;
+    } catch (error) {
+      /* Python will read and repair it */
     }
   }
 
   var readyCallbacks = [];
 
+  function patchHistory(name) {
+    var original = historyProto && historyProto[name];
+    if (typeof original !== "function") return;
+    historyProto[name] = function () {
+      var result = apply(original, this, arguments);
+      guard(onNavigate)(name);
+      return result;
+    };
+  }
+
   guard(function install() {
-    var queued = Array.prototype.slice.call(heap);
+    var queued = append([], heap);
     heap.length = 0; // the stub's queue is now ours; keep the same object for kept references
     heap.__footfall = true;
     heap.loaded = true;
     heap.ready = false;
     heap.identity = null;
     heap.bootMode = null;
-    readIdCookie();
     var api = {}; // ours, kept apart: a second snippet replaces heap.track etc. with stubs
     METHODS.forEach(function (method) {
       api[method] = heap[method] = guard(function () {
@@ -285,44 +690,51 @@
       if (!item || !item.length) return;
       // A second snippet's stubs push here; calling heap[method] again would loop forever.
       var fn = api.hasOwnProperty(item[0]) ? api[item[0]] : heap[item[0]];
-      if (typeof fn === "function" && fn !== heap.push) {
-        fn.apply(heap, Array.prototype.slice.call(item, 1));
-      }
+      if (typeof fn === "function" && fn !== heap.push) apply(fn, heap, append([], item, 1));
     });
     heap.load = guard(function () {
       warnOnce("heap.load was called again; the tracker is already loaded");
     });
     heap.onReady = guard(function (callback) {
       if (heap.ready) guard(callback)();
-      else readyCallbacks.push(callback);
+      else readyCallbacks[readyCallbacks.length] = callback;
     });
+    if (opaqueOrigin) {
+      // A sandboxed iframe without allow-same-origin: no cookies, no storage, so no visitor to
+      // count; heap.* keeps working and does nothing.
+      warnOnce("this page has an opaque origin (a sandboxed iframe); nothing is tracked here");
+      return;
+    }
+    readIdCookie();
 
     // The stub's calls came first: replayed before the load, they are seen by its pageview.
     for (var i = 0; i < queued.length; i++) heap.push(queued[i]);
     onNavigate("load");
+    claimJournal();
 
-    document.addEventListener("click", guard(onInteraction), true);
-    document.addEventListener("change", guard(onInteraction), true);
-    document.addEventListener("submit", guard(onInteraction), true);
-    ["pushState", "replaceState"].forEach(function (name) {
-      var original = history[name];
-      history[name] = function () {
-        var result = original.apply(this, arguments);
-        guard(onNavigate)(name);
-        return result;
-      };
-    });
-    window.addEventListener("popstate", guard(function () { onNavigate("popstate"); }));
-    window.addEventListener("hashchange", guard(function () { onNavigate("hashchange"); }));
+    D.addEventListener("click", guard(onInteraction), true);
+    D.addEventListener("change", guard(onInteraction), true);
+    D.addEventListener("submit", guard(onInteraction), true);
+    D.addEventListener("securitypolicyviolation", guard(onPolicyViolation), true);
+    patchHistory("pushState");
+    patchHistory("replaceState");
+    W.addEventListener("popstate", guard(function () { onNavigate("popstate"); }));
+    W.addEventListener("hashchange", guard(function () { onNavigate("hashchange"); }));
     var onHide = guard(function () {
+      hidden = true;
+      noticeUrl();
       record({ kind: "hide", page: page() });
-      flushOutbox();
+      if (pythonReady) flushOutbox();
       sendBeacon();
+      sendFallback();
+      saveJournal();
     });
-    window.addEventListener("pagehide", onHide);
-    document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "hidden") onHide();
-    });
+    W.addEventListener("pagehide", onHide);
+    D.addEventListener("visibilitychange", guard(function () {
+      if (D.visibilityState === "hidden") return onHide();
+      hidden = false;
+      reclaimJournal();
+    }));
     startWorker();
   })();
 })();

@@ -6,6 +6,7 @@ builders, the ingest body and `js_json`, the encoder that writes JSON as JavaScr
 
 import json
 import math
+import re
 
 from snippet import __version__
 
@@ -22,6 +23,9 @@ EVENT = "event"
 IDENTIFY = "identify"
 USER_PROPERTIES = "user_properties"
 RECORD_KINDS = (EVENT, IDENTIFY, USER_PROPERTIES)
+
+# An event id, which is also the id the loader draws for each record it observes.
+EVENT_ID = re.compile(r"[0-9a-f]{32}")
 
 PAGE_FIELDS = ("url", "domain", "path", "query", "hash", "title", "referrer")
 TARGET_FIELDS = ("tag", "id", "class", "text", "href", "hierarchy")

@@ -32,7 +32,9 @@ def test_the_loader_is_served_for_any_app_id_with_short_caching(server: LiveServ
         assert answer.headers["content-type"].startswith("text/javascript")
         assert answer.headers["cache-control"] == "public, max-age=300"
         assert answer.headers["access-control-allow-origin"] == "*"
-        assert "WORKER_PATH" in answer.text
+        assert (
+            f'"{manifest(server)["worker"]}"' in answer.text
+        )  # the loader, pointing at the worker
 
 
 def test_hashed_files_are_immutable_and_gzipped_when_accepted(server: LiveServer) -> None:
