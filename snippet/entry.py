@@ -61,7 +61,7 @@ def _acknowledge(browser: Browser, message: Message) -> None:
     """Tell the loader every record of `message` is handled, so it forgets them (a record not
     acknowledged when the page hides goes to the journal: docs/protocol.md, section 6)."""
     if message.seq is not None:
-        browser.post_to_page({"op": "handled", "seq": message.seq})
+        browser.post_to_page(ops.handled(message.seq))
 
 
 def _run_on_event_loop(coroutine: Coroutine[Any, Any, None]) -> object:

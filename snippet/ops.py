@@ -49,3 +49,8 @@ def ready() -> Op:
 def storage(may_store: bool) -> Op:
     """Whether the page may keep things of ours beyond cookies (worker.mjs acts on it)."""
     return {"op": "storage", "may_store": may_store}
+
+
+def handled(seq: int) -> Op:
+    """Every record of the loader's message `seq` is handled: the loader forgets them."""
+    return {"op": "handled", "seq": seq}

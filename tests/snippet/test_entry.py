@@ -104,5 +104,8 @@ def test_boot_without_boot_field_warns() -> None:
     assert browser.warnings() == ["not tracking: the first message must carry 'boot'"]
     # The same records with a `boot` do start it: the warning is the missing field's.
     bootable = FakeBrowser()
-    start(boot_message([]), bootable, bootable.run_task)
-    assert bootable.warnings() == [] and bootable.ops[-1] == {"op": "ready"}
+    start(boot_message([], seq=1), bootable, bootable.run_task)
+    assert bootable.warnings() == [] and bootable.ops[-2:] == [
+        {"op": "ready"},
+        {"op": "handled", "seq": 1},
+    ]
