@@ -359,6 +359,14 @@ def test_bots_are_answered_and_dropped(server: LiveServer, app_id: str) -> None:
     assert visitor.json()["accepted"] == 1 and DROPPED_BOTS_HEADER not in visitor.headers
 
 
+def test_keep_bots_stores_what_bots_send(tmp_path: Path) -> None:
+    with start_server(tmp_path, "--demo", "--keep-bots") as live:
+        crawled = event("1030")
+        answer = post(live, batch("demo", crawled), **{"user-agent": "Googlebot/2.1"})
+        assert answer.json()["accepted"] == 1 and DROPPED_BOTS_HEADER not in answer.headers
+    assert [r["event_id"] for r in events_of(live, "demo")] == [crawled["event_id"]]
+
+
 def test_user_properties_and_identify_records(server: LiveServer, app_id: str) -> None:
     answer = post(
         server,
