@@ -445,6 +445,7 @@ def _store_events(
     spans: dict[str, tuple[int, int]] = {}  # canonical user_id -> (first, last) event time
     rows: list[tuple[object, ...]] = []
     outcomes: list[Outcome] = []
+    page_json, target_json, session_json = _RepeatedJSON(), _RepeatedJSON(), _RepeatedJSON()
     for event in events:
         if event.event_id in known_ids:
             outcomes.append(DUPLICATE)
@@ -475,10 +476,10 @@ def _store_events(
                 event.time,
                 received_at,
                 _dumps(event.properties),
-                None if event.page is None else _dumps(event.page),
-                None if event.target is None else _dumps(event.target),
+                page_json(event.page),
+                target_json(event.target),
                 event.source,
-                None if event.session is None else _dumps(event.session),
+                session_json(event.session),
             )
         )
         outcomes.append(STORED)
@@ -491,6 +492,22 @@ def _store_events(
     for user_id, (first, last) in spans.items():
         _touch(conn, app_id, user_id, first, last)
     return outcomes
+
+
+class _RepeatedJSON:
+    """JSON text of string-valued objects (an event's page, target or session), made once for a
+    run of equal ones: the events of one page share their page and session."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] | None = None
+        self._text: str | None = None
+
+    def __call__(self, value: dict[str, str] | None) -> str | None:
+        if value is None:
+            return None
+        if value != self._last:  # equal strings: equal text (no 1 == True here, unlike properties)
+            self._last, self._text = value, _dumps(value)
+        return self._text
 
 
 def _stored_event_ids(conn: sqlite3.Connection, app_id: str, event_ids: list[str]) -> set[str]:
