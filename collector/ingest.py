@@ -10,8 +10,9 @@ Every field of the wire records is checked and stored, except the envelope's `se
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -203,9 +204,9 @@ def event_operation(record: dict[str, Any]) -> NewEvent:
         session_id=_browser_id(record, "session_id"),
         pageview_id=_browser_id(record, "pageview_id"),
         properties=properties.properties,
-        page=_text_fields(record.get("page"), PAGE_FIELDS, "page", cut=True),
+        page=_page(record.get("page")),
         target=target,
-        session=_session(record.get("session")),
+        session=_session_of_batch(record.get("session")),
     )
 
 
@@ -265,6 +266,27 @@ def _time(record: dict[str, Any]) -> int:
         raise RecordProblem(str(refused)) from None
 
 
+Result = TypeVar("Result")
+
+
+class _SameAsLast(Generic[Result]):
+    """`check(value)`, reusing the last result while equal values follow one another: the
+    records of one batch mostly share their page and session. Only for checks whose result an
+    equal value cannot change (strings: no 1 == True); results are shared, so never change one."""
+
+    def __init__(self, check: Callable[[Any], Result]) -> None:
+        self._check = check
+        self._last: tuple[Any, Result] | None = None  # one tuple: replaced in one step
+
+    def __call__(self, value: Any) -> Result:
+        last = self._last
+        if last is not None and last[0] == value:
+            return last[1]
+        result = self._check(value)
+        self._last = (value, result)
+        return result
+
+
 def _session(value: object) -> dict[str, str] | None:
     """The session's landing page, initial referrer and the landing UTM parameters it has."""
     if value is None:
@@ -273,6 +295,10 @@ def _session(value: object) -> dict[str, str] | None:
         raise RecordProblem("session must be an object")
     utm = [name for name in UTM_PARAMETERS if name in value]
     return _text_fields(value, (*SESSION_FIELDS, *utm), "session", cut=True)
+
+
+_page = _SameAsLast(lambda value: _text_fields(value, PAGE_FIELDS, "page", cut=True))
+_session_of_batch = _SameAsLast(_session)
 
 
 def _text_fields(

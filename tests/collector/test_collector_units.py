@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from collector.batch_answer import RecordProblem
 from collector.bots import is_bot
 from collector.export import iso_time
+from collector.ingest import record_operation
 from collector.request_body import RequestProblem, decompress, parse_json
 from collector.server import settings_from_json, settings_to_json
 from collector.settings import Settings
+from collector.storage.base import NewEvent
 from snippet.validate import user_id_problem
+from tests.collector.wire import event, page
 
 
 @pytest.mark.parametrize(
@@ -160,3 +164,36 @@ def test_apps_create_accepts_only_ids_fit_for_cookie_names(
         assert json.loads(done.stdout)["app_id"] == app_id
     else:
         assert "letters, digits" in done.stderr
+
+
+def test_records_of_one_batch_each_keep_their_own_page_and_session() -> None:
+    # Validation reuses its result for a run of equal pages or sessions; unequal ones, and ones
+    # it must refuse, are still checked one by one.
+    shoes, cart = page("/shoes"), page("/cart")
+    landing = {"landing_page": shoes["url"], "initial_referrer": "", "utm_source": "news"}
+    other_landing = {"landing_page": cart["url"], "initial_referrer": "https://x/"}
+    sent = [
+        (shoes, landing),
+        (dict(shoes), dict(landing)),  # equal, not the same objects
+        (cart, None),
+        ({**cart, "title": 7}, None),  # refused, though it follows an equal-looking page
+        (shoes, other_landing),
+        (shoes, {**other_landing, "utm_source": "ads"}),
+    ]
+    checked = []
+    for page_sent, session_sent in sent:
+        try:
+            operation = record_operation(event("11", "click", page=page_sent, session=session_sent))
+        except RecordProblem as problem:
+            checked.append(str(problem))
+        else:
+            assert isinstance(operation, NewEvent)
+            checked.append((operation.page, operation.session))
+    assert checked == [
+        (shoes, landing),
+        (shoes, landing),
+        (cart, None),
+        "page.title must be a string",
+        (shoes, other_landing),
+        (shoes, {**other_landing, "utm_source": "ads"}),
+    ]
