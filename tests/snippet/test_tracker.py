@@ -2,6 +2,8 @@
 sessions, pageviews, cookies, event properties, consent and delivery together."""
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -553,6 +555,21 @@ def test_unknown_methods_warn() -> None:
     browser, receiver = started()
     receiver.receive(message(call("teleport")))
     assert browser.warnings() == ["heap.teleport is not a method this tracker knows"]
+
+
+def loader_methods() -> list[str]:
+    """The heap.* methods loader.js defines (its METHODS list)."""
+    loader = (Path(__file__).resolve().parents[2] / "snippet" / "loader.js").read_text()
+    found = re.search(r"var METHODS = \[(.*?)\];", loader, re.DOTALL)
+    assert found is not None
+    return re.findall(r'"(\w+)"', found.group(1))
+
+
+@pytest.mark.parametrize("method", loader_methods())
+def test_every_method_the_loader_defines_is_one_the_tracker_knows(method: str) -> None:
+    browser, receiver = started()
+    receiver.receive(message(call(method)))
+    assert not any("is not a method" in warning for warning in browser.warnings())
 
 
 # -- other tabs of the same site share the cookies -------------------------------------------
