@@ -9,6 +9,7 @@ Every field of the wire records is checked and stored, except the envelope's `se
 `library` (unused for now) and keys the protocol does not define, which are dropped.
 """
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,7 +193,7 @@ def event_operation(record: dict[str, Any]) -> NewEvent:
         target = _text_fields(target, TARGET_FIELDS, "target")
     elif target is not None:
         raise RecordProblem(f"a {event_type} event has no target; send null")
-    properties = clean_properties(record.get("properties"))
+    properties = _properties_of_batch(record.get("properties"))
     _require_none(properties.problems[0] if properties.problems else None)
     return NewEvent(
         event_id=_event_id(record),
@@ -270,17 +271,21 @@ Result = TypeVar("Result")
 
 
 class _SameAsLast(Generic[Result]):
-    """`check(value)`, reusing the last result while equal values follow one another: the
-    records of one batch mostly share their page and session. Only for checks whose result an
-    equal value cannot change (strings: no 1 == True); results are shared, so never change one."""
+    """`check(value)`, reusing the last result while values that are `same` follow one another:
+    the records of one batch mostly share their page, session and properties. `same` must
+    imply an equal result (plain == does for strings, not for 1 and True); results are shared,
+    so never change one."""
 
-    def __init__(self, check: Callable[[Any], Result]) -> None:
+    def __init__(
+        self, check: Callable[[Any], Result], same: Callable[[Any, Any], bool] = operator.eq
+    ) -> None:
         self._check = check
+        self._same = same
         self._last: tuple[Any, Result] | None = None  # one tuple: replaced in one step
 
     def __call__(self, value: Any) -> Result:
         last = self._last
-        if last is not None and last[0] == value:
+        if last is not None and self._same(value, last[0]):
             return last[1]
         result = self._check(value)
         self._last = (value, result)
@@ -297,8 +302,24 @@ def _session(value: object) -> dict[str, str] | None:
     return _text_fields(value, (*SESSION_FIELDS, *utm), "session", cut=True)
 
 
+_FLAT_VALUE_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _same_flat_properties(value: object, last: object) -> bool:
+    """Equal key for key, in the same order, with scalar values of the same types: what
+    clean_properties makes of one it makes of the other."""
+    return (
+        isinstance(value, dict)
+        and isinstance(last, dict)
+        and value == last
+        and list(value) == list(last)
+        and all(type(v) in _FLAT_VALUE_TYPES and type(v) is type(last[k]) for k, v in value.items())
+    )
+
+
 _page = _SameAsLast(lambda value: _text_fields(value, PAGE_FIELDS, "page", cut=True))
 _session_of_batch = _SameAsLast(_session)
+_properties_of_batch = _SameAsLast(clean_properties, _same_flat_properties)
 
 
 def _text_fields(

@@ -197,3 +197,42 @@ def test_records_of_one_batch_each_keep_their_own_page_and_session() -> None:
         (shoes, other_landing),
         (shoes, {**other_landing, "utm_source": "ads"}),
     ]
+
+
+def test_records_of_one_batch_each_keep_their_own_properties() -> None:
+    # Reused only for equal properties of the same types in the same order: 1 == True == 1.0.
+    sent = [
+        {"a": 1, "b": "x"},
+        {"a": 1, "b": "x"},
+        {"a": True, "b": "x"},
+        {"a": 1.0, "b": "x"},
+        {"b": "x", "a": 1},
+        {"n": {"y": 1}},
+        {"n": {"y": True}},
+        {"l": [1]},
+        {"l": [True]},
+        {"a": None, "b": "x"},
+        {"a": "x" * 2000},
+    ]
+    kept = []
+    for properties in sent:
+        try:
+            operation = record_operation(event("11", "click", properties=properties))
+        except RecordProblem as problem:
+            kept.append(str(problem))
+        else:
+            assert isinstance(operation, NewEvent)
+            kept.append([(key, value, type(value)) for key, value in operation.properties.items()])
+    assert kept == [
+        [("a", 1, int), ("b", "x", str)],
+        [("a", 1, int), ("b", "x", str)],
+        [("a", True, bool), ("b", "x", str)],
+        [("a", 1.0, float), ("b", "x", str)],
+        [("b", "x", str), ("a", 1, int)],
+        [("n.y", 1, int)],
+        [("n.y", True, bool)],
+        [("l", "[1]", str)],
+        [("l", "[true]", str)],
+        [("b", "x", str)],
+        "property 'a' is longer than 1023 characters",
+    ]
