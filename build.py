@@ -2,14 +2,18 @@
 """Build the deployable tracker bundle that `footfall serve` serves under /js/.
 
 Steps (each printed): fetch the pinned Pyodide runtime with npm and check it against the sha256
-values in pyodide.sha256; build the snippet wheel from snippet/; render the worker and the loader;
-write everything, content-hashed where the URL allows, with gzip variants, to build/tracker/.
-A second run with nothing changed rewrites nothing.
+values in pyodide.sha256; build the snippet wheel from snippet/; make the boot snapshot with Node
+(the runtime booted, the wheel installed, every tracker module imported) and check that it belongs
+to this runtime; render the worker and the loader; write everything, content-hashed where the URL
+allows, with gzip, brotli and zstd variants, to build/tracker/. Snapshots and compressed variants
+are cached under build/cache/ by the content hash of what they are made from, and a second run
+with nothing changed rewrites nothing.
 
-    python build.py [--out build/tracker] [--installer lockfile|micropip]
+    python build.py [--out build/tracker]
 """
 
 import argparse
+import ast
 import gzip
 import hashlib
 import io
@@ -17,19 +21,34 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import brotli
+import zstandard
 
 ROOT = Path(__file__).resolve().parent
 PYODIDE_VERSION = "314.0.7"
 TERSER = ROOT / "node_modules" / "terser" / "bin" / "terser"
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
-MICROPIP_VERSION = "0.11.1"
-MICROPIP_SHA256 = "768de165adb8e66906039d8fec4127a57f522dfdf8e6fbff877a4616941ecfd3"
 WHEEL_NAME = "footfall_snippet-0.1.0-py3-none-any.whl"
-# Files whose bytes are already compressed gain nothing from gzip.
-PRECOMPRESSED_SUFFIXES = (".js", ".mjs", ".wasm", ".json")
+SNAPSHOT_NAME = "snapshot.bin"
+# A zip with no entries: the standard library a restored snapshot is given (it imports nothing).
+EMPTY_ZIP = b"PK\x05\x06" + bytes(18)
+CACHE = ROOT / "build" / "cache"
+# What gets compressed variants, each served by bundle.py when the browser accepts it (the zip
+# is compressed already). Levels: the smallest output that builds in seconds, not minutes
+# (brotli 11 took 160 s for the snapshot; zstd 19 takes about 25 s and is smaller than brotli 10).
+COMPRESSED_SUFFIXES = (".js", ".mjs", ".wasm", ".json", ".bin")
+ENCODERS: dict[str, Callable[[bytes], bytes]] = {
+    ".gz": lambda data: gzip.compress(data, compresslevel=9, mtime=0),
+    ".br": lambda data: brotli.compress(data, quality=9),
+    ".zst": lambda data: zstandard.ZstdCompressor(level=19).compress(data),
+}
 ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)  # fixed timestamps keep the wheel byte-for-byte reproducible
 
 
@@ -42,14 +61,38 @@ def sha256(data: bytes) -> str:
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write `data` unless the file already holds it; precompress alongside. True if written."""
-    if path.exists() and path.read_bytes() == data:
+    """Write `data` unless the file already holds it; compressed variants alongside. True if
+    written."""
+    compresses = path.suffix in COMPRESSED_SUFFIXES
+    variants = [Path(f"{path}{ext}") for ext in ENCODERS] if compresses else []
+    if path.exists() and all(v.exists() for v in variants) and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    if path.suffix in PRECOMPRESSED_SUFFIXES:
-        Path(f"{path}.gz").write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+    if variants:
+        for variant, encoded in zip(variants, compressed(data), strict=True):
+            variant.write_bytes(encoded)
     return True
+
+
+def compressed(data: bytes) -> list[bytes]:
+    """`data` through each of ENCODERS, in parallel, cached by content hash under CACHE."""
+    key = sha256(data)
+    cached = [CACHE / "compressed" / f"{key}{ext}" for ext in ENCODERS]
+    if not all(path.exists() for path in cached):
+        with ThreadPoolExecutor(len(ENCODERS)) as pool:  # the codecs release the GIL
+            outputs = list(pool.map(lambda encode: encode(data), ENCODERS.values()))
+        for path, output in zip(cached, outputs, strict=True):
+            atomic_write(path, output)
+    return [path.read_bytes() for path in cached]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """A cache entry appears whole or not at all (a build interrupted midway leaves none)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)
 
 
 def fetch_pyodide() -> Path:
@@ -119,32 +162,74 @@ def _record_hash(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def fetch_micropip(cache: Path) -> bytes:
-    """micropip's wheel (only for the micropip installer), checked against its pinned sha256."""
-    wheel = cache / f"micropip-{MICROPIP_VERSION}-py3-none-any.whl"
-    if not wheel.exists():
-        step(f"fetching micropip {MICROPIP_VERSION} with pip")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--python-version",
-                "3.14",
-                "-d",
-                str(cache),
-                f"micropip=={MICROPIP_VERSION}",
-            ],
-            check=True,
+def tracker_imports(wheel: bytes) -> list[str]:
+    """Every module the tracker can import: each snippet module in the wheel and every module an
+    import statement in one names, at any depth (a restored snapshot has no library to import
+    more from)."""
+    names: set[str] = set()
+    with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+        for entry in archive.namelist():
+            if not entry.endswith(".py"):
+                continue
+            module = entry.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+            names.add(module)
+            for node in ast.walk(ast.parse(archive.read(entry))):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names.add(node.module)
+    return sorted(names)
+
+
+def boot_snapshot(package: Path, runtime: dict[str, bytes], wheel: bytes) -> bytes:
+    """The boot snapshot of this runtime with this wheel installed, made with Node unless the
+    cache holds one made from the same inputs; refused unless it belongs to this runtime."""
+    script = ROOT / "snippet" / "make_snapshot.mjs"
+    modules = json.dumps(tracker_imports(wheel))
+    inputs = [runtime[name] for name in sorted(runtime)] + [wheel, script.read_bytes()]
+    key = sha256(b"".join(sha256(part).encode() for part in [*inputs, modules.encode()]))
+    cached = CACHE / "snapshots" / f"{key}.bin"
+    if cached.exists():
+        step(f"boot snapshot: found in {cached.parent}")
+    else:
+        node = shutil.which("node")
+        if node is None:
+            sys.exit("build: node is not installed; install Node.js 20 and npm, then run again")
+        step("boot snapshot: making it with Node (the runtime, the wheel, every tracker module)")
+        with tempfile.TemporaryDirectory() as scratch:
+            wheel_path = Path(scratch) / WHEEL_NAME
+            wheel_path.write_bytes(wheel)
+            output = Path(scratch) / SNAPSHOT_NAME
+            made = subprocess.run(
+                [node, str(script), str(package), str(wheel_path), modules, str(output)],
+                capture_output=True,
+                text=True,
+            )
+            if made.returncode != 0:
+                # Pyodide's errors can carry a megabyte-long line of minified code: keep the end.
+                sys.exit(f"build: making the boot snapshot failed:\n{made.stderr[-3000:]}")
+            for stale in cached.parent.glob("*.bin") if cached.parent.exists() else []:
+                stale.unlink()  # one snapshot per checkout is enough
+            atomic_write(cached, output.read_bytes())
+    snapshot = cached.read_bytes()
+    check_snapshot(snapshot, runtime)
+    return snapshot
+
+
+def check_snapshot(snapshot: bytes, runtime: dict[str, bytes]) -> None:
+    """Exit unless `snapshot` was made by this runtime build: Pyodide writes its BUILD_ID into
+    the header (32-bit words 4-11) and refuses to restore another build's."""
+    marker = b'BUILD_ID:"'
+    loader = runtime["pyodide.mjs"]
+    start = loader.index(marker) + len(marker)
+    expected = loader[start : start + 64].decode()
+    words = [int.from_bytes(snapshot[offset : offset + 4], "little") for offset in range(16, 48, 4)]
+    found = "".join(f"{word:08x}" for word in words)
+    if found != expected:
+        sys.exit(
+            f"build: the boot snapshot was made by another Pyodide build ({found[:12]}..., this "
+            f"runtime is {expected[:12]}...); delete build/cache/snapshots and run again"
         )
-    data = wheel.read_bytes()
-    if sha256(data) != MICROPIP_SHA256:
-        sys.exit(f"build: {wheel} does not match the pinned sha256; delete it and run again")
-    return data
 
 
 def minify(source: bytes) -> bytes:
@@ -170,9 +255,10 @@ def render(template: Path, values: dict[str, str]) -> bytes:
     return text.encode()
 
 
-def build(out: Path, installer: str) -> dict[str, object]:
+def build(out: Path) -> dict[str, object]:
     started = time.monotonic()
-    runtime = verify_runtime(fetch_pyodide())
+    package = fetch_pyodide()
+    runtime = verify_runtime(package)
     runtime_dir = f"runtime/{PYODIDE_VERSION}/"
     written = sum(
         write_if_changed(out / runtime_dir / name, runtime[name]) for name in RUNTIME_FILES
@@ -184,11 +270,17 @@ def build(out: Path, installer: str) -> dict[str, object]:
     write_if_changed(out / wheel_path, wheel)
     step(f"snippet wheel: {len(wheel):,} bytes at {wheel_path}")
 
-    micropip_path = ""
-    if installer == "micropip":
-        micropip = fetch_micropip(ROOT / "build" / "cache")
-        micropip_path = f"b/{sha256(micropip)[:12]}/micropip-{MICROPIP_VERSION}-py3-none-any.whl"
-        write_if_changed(out / micropip_path, micropip)
+    snapshot = boot_snapshot(package, runtime, wheel)
+    snapshot_path = f"b/{sha256(snapshot)[:12]}/{SNAPSHOT_NAME}"
+    write_if_changed(out / snapshot_path, snapshot)
+    sizes = ", ".join(
+        f"{ext} {Path(f'{out / snapshot_path}{ext}').stat().st_size / 1e6:.1f} MB"
+        for ext in ENCODERS
+    )
+    step(f"boot snapshot: {len(snapshot) / 1e6:.1f} MB ({sizes}) at {snapshot_path}")
+
+    empty_stdlib_path = f"b/{sha256(EMPTY_ZIP)[:12]}/empty_stdlib.zip"
+    write_if_changed(out / empty_stdlib_path, EMPTY_ZIP)
 
     lock_info = json.loads(runtime["pyodide-lock.json"])["info"]
     # Paths in the worker are relative to the worker's own URL, w/<hash>/worker.mjs.
@@ -197,14 +289,14 @@ def build(out: Path, installer: str) -> dict[str, object]:
         {
             "RUNTIME_DIR": f"../../{runtime_dir}",
             "WHEEL_PATH": f"../../{wheel_path}",
-            "MICROPIP_PATH": f"../../{micropip_path}" if micropip_path else "",
-            "INSTALLER": installer,
+            "SNAPSHOT_PATH": f"../../{snapshot_path}",
+            "EMPTY_STDLIB_PATH": f"../../{empty_stdlib_path}",
             "LOCK_INFO": json.dumps(lock_info),
         },
     )
     worker_path = f"w/{sha256(worker)[:12]}/worker.mjs"
     write_if_changed(out / worker_path, worker)
-    step(f"worker: {worker_path} ({installer} installer)")
+    step(f"worker: {worker_path}")
 
     loader = minify(render(ROOT / "snippet" / "loader.js", {"WORKER_PATH": worker_path}))
     write_if_changed(out / "loader.js", loader)
@@ -212,14 +304,14 @@ def build(out: Path, installer: str) -> dict[str, object]:
 
     manifest = {
         "pyodide": PYODIDE_VERSION,
-        "installer": installer,
         "loader": "loader.js",
         "worker": worker_path,
         "wheel": wheel_path,
+        "snapshot": snapshot_path,
         "runtime": runtime_dir,
     }
     write_if_changed(out / "manifest.json", json.dumps(manifest, indent=2).encode())
-    removed = remove_stale(out, {worker_path, wheel_path, micropip_path})
+    removed = remove_stale(out, {worker_path, wheel_path, snapshot_path, empty_stdlib_path})
     if removed:
         step(f"removed {removed} stale hashed folders")
     step(f"done in {time.monotonic() - started:.1f} s: {out}")
@@ -228,7 +320,7 @@ def build(out: Path, installer: str) -> dict[str, object]:
 
 def remove_stale(out: Path, keep: set[str]) -> int:
     """Delete content-hashed folders that no current file points to."""
-    kept_dirs = {str(Path(path).parent) for path in keep if path}
+    kept_dirs = {str(Path(path).parent) for path in keep}
     removed = 0
     for kind in ("w", "b"):
         for folder in (out / kind).glob("*") if (out / kind).exists() else []:
@@ -243,9 +335,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "tracker")
-    parser.add_argument("--installer", choices=("lockfile", "micropip"), default="lockfile")
     args = parser.parse_args()
-    build(args.out.resolve(), args.installer)
+    build(args.out.resolve())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Serves the tracker bundle that build.py writes: the loader, the worker, the wheel and Pyodide.
 
 Content-hashed and version-pinned files are cached for a year; the loader's URL is fixed by the
-install snippet, so it is cached briefly. Gzip variants written at build time are served when the
-browser accepts them. Every file carries CORS headers: host pages live on other origins.
+install snippet, so it is cached briefly. The zstd, brotli and gzip variants written at build time
+are served, smallest first, when the browser accepts them. Every file carries CORS headers: host
+pages live on other origins.
 """
 
 import logging
@@ -24,7 +25,10 @@ MEDIA_TYPES = {
     ".zip": "application/zip",
     ".whl": "application/zip",
     ".json": "application/json",
+    ".bin": "application/octet-stream",
 }
+# build.py's compressed variants, smallest first: (file suffix, Content-Encoding).
+ENCODINGS = ((".zst", "zstd"), (".br", "br"), (".gz", "gzip"))
 CROSS_ORIGIN_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     # Lets host pages that set Cross-Origin-Embedder-Policy still load the tracker.
@@ -65,12 +69,25 @@ def _file(request: Request, root: Path, relative: str, cache: str) -> Response:
             headers=CROSS_ORIGIN_HEADERS,
         )
     path = (root / relative).resolve()
-    if root not in path.parents or not path.is_file() or path.suffix == ".gz":
+    if root not in path.parents or not path.is_file() or path.suffix in dict(ENCODINGS):
         return JSONResponse({"error": f"no such file: /js/{relative}"}, 404, CROSS_ORIGIN_HEADERS)
     media_type = MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
     headers = {**CROSS_ORIGIN_HEADERS, "Cache-Control": cache, "Vary": "Accept-Encoding"}
-    compressed = Path(f"{path}.gz")
-    if "gzip" in request.headers.get("accept-encoding", "") and compressed.is_file():
-        headers["Content-Encoding"] = "gzip"
-        return FileResponse(compressed, media_type=media_type, headers=headers)
+    accepted = _accepted_encodings(request.headers.get("accept-encoding", ""))
+    for suffix, encoding in ENCODINGS:
+        compressed = Path(f"{path}{suffix}")
+        if encoding in accepted and compressed.is_file():
+            headers["Content-Encoding"] = encoding
+            return FileResponse(compressed, media_type=media_type, headers=headers)
     return FileResponse(path, media_type=media_type, headers=headers)
+
+
+def _accepted_encodings(header: str) -> set[str]:
+    """The codings an Accept-Encoding header accepts (`;q=0` refuses one)."""
+    accepted = set()
+    for item in header.lower().split(","):
+        name, _, params = item.partition(";")
+        quality = params.replace(" ", "").removeprefix("q=")
+        if not params or quality.replace(".", "").strip("0"):  # q=0, q=0.0 ... refuse
+            accepted.add(name.strip())
+    return accepted

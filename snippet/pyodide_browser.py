@@ -16,8 +16,8 @@ class PyodideBrowser:
     """Ops go to the loader with postMessage; batches go to the collector with fetch."""
 
     def post_to_page(self, op: Op) -> None:
-        """Post one op to the main thread as a JSON string, through worker.mjs, which also acts
-        on the ops meant for it (`storage`)."""
+        """Post one op to the main thread as a JSON string, through worker.mjs, which is told
+        the op's name too."""
         js.footfallPostOp(op["op"], json.dumps(op, separators=(",", ":")))
 
     async def send(self, url: str, body: str) -> int:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "tracker"
-    build.build(out, "lockfile")
+    build.build(out)
     return out
 
 
@@ -25,7 +25,9 @@ def test_the_bundle_holds_runtime_wheel_worker_and_loader(bundle: Path) -> None:
     manifest = (bundle / "manifest.json").read_text()
     for name in build.RUNTIME_FILES:
         assert (bundle / "runtime" / build.PYODIDE_VERSION / name).is_file()
-    assert (bundle / "runtime" / build.PYODIDE_VERSION / "pyodide.asm.wasm.gz").is_file()
+    runtime = bundle / "runtime" / build.PYODIDE_VERSION
+    for encoding in (".gz", ".br", ".zst"):
+        assert (runtime / f"pyodide.asm.wasm{encoding}").is_file()
     loader = (bundle / "loader.js").read_text()
     worker_path = json.loads(manifest)["worker"]
     assert worker_path.startswith("w/") and f'"{worker_path}"' in loader
@@ -42,7 +44,7 @@ def test_the_loader_is_minified_and_stays_under_six_kilobytes_gzipped(bundle: Pa
 
 def test_a_second_run_with_nothing_changed_rewrites_nothing(bundle: Path) -> None:
     before = {path: path.stat().st_mtime_ns for path in bundle.rglob("*")}
-    build.build(bundle, "lockfile")
+    build.build(bundle)
     after = {path: path.stat().st_mtime_ns for path in bundle.rglob("*")}
     assert after == before
 
@@ -64,3 +66,24 @@ def test_a_runtime_file_that_does_not_match_its_sha256_stops_the_build(tmp_path:
         stdlib.write(b"tampered")
     with pytest.raises(SystemExit, match="does not match pyodide.sha256"):
         build.verify_runtime(package)
+
+
+def test_a_snapshot_made_by_another_runtime_build_stops_the_build(bundle: Path) -> None:
+    runtime = build.verify_runtime(ROOT / "node_modules" / "pyodide")
+    snapshot = bytearray((bundle / build_manifest(bundle)["snapshot"]).read_bytes())
+    build.check_snapshot(bytes(snapshot), runtime)  # this build's own passes
+    snapshot[16:20] = bytes(4 - i for i in range(4))  # another BUILD_ID in the header
+    with pytest.raises(SystemExit, match="made by another Pyodide build"):
+        build.check_snapshot(bytes(snapshot), runtime)
+
+
+def test_the_snapshot_imports_every_module_the_snippet_imports() -> None:
+    modules = build.tracker_imports(build.build_wheel())
+    snippet_modules = {f"snippet.{path.stem}" for path in (ROOT / "snippet").glob("*.py")}
+    assert snippet_modules - {"snippet.__init__"} <= set(modules)
+    # Imports inside functions count: the entry point imports the worker's browser lazily.
+    assert {"js", "pyodide.ffi", "json", "urllib.parse", "snippet.pyodide_browser"} <= set(modules)
+
+
+def build_manifest(bundle: Path) -> dict[str, str]:
+    return dict(json.loads((bundle / "manifest.json").read_text()))

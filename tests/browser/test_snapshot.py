@@ -1,112 +1,53 @@
-"""Boot snapshots (docs/protocol.md, section 5): the first visit boots fresh and keeps a snapshot
-in the page's Cache Storage, a repeat visit restores it, a broken one costs nothing but time, and
-nothing is kept without consent."""
+"""Boot snapshots (docs/protocol.md, section 5): every visit, the first one too, restores the
+snapshot build.py made; the page's storage holds nothing of it (and what earlier versions kept
+there is deleted); a snapshot that does not restore costs nothing but time."""
 
-import time
-from collections.abc import Callable
-from typing import Any
+from playwright.sync_api import Route
 
-import pytest
-from playwright.sync_api import Page
+from tests.browser.conftest import Demo, of_type
 
-from tests.browser.conftest import Demo
-
-pytestmark = pytest.mark.browser
-
-# What the page's origin holds of ours: [cache name, [byte length of each entry]]. Opening a cache
-# creates it, so a check that the worker deleted ours looks at names only (OUR_CACHE_NAMES).
-OUR_CACHE_NAMES = """
+# The names of the page's caches that earlier versions kept their snapshot in.
+OLD_CACHES = """
   caches.keys().then(names => names.filter(name => name.startsWith("footfall-snapshot ")))
 """
-OUR_CACHES = """async () => {
-  const found = [];
-  for (const name of await caches.keys()) {
-    if (!name.startsWith("footfall-snapshot ")) continue;
-    const cache = await caches.open(name);
-    const sizes = [];
-    for (const request of await cache.keys()) {
-      sizes.push((await (await cache.match(request)).arrayBuffer()).byteLength);
-    }
-    found.push([name, sizes]);
-  }
-  return found;
+PUT_OLD_CACHE = """async () => {
+  const cache = await caches.open("footfall-snapshot 314.0.7 0123456789ab");
+  await cache.put(location.origin + "/snapshot", new Response(new Uint8Array(1024)));
 }"""
-# Whether the tracker was ready when the page saw each click.
-READY_AT_CLICK = """
-document.addEventListener("click", () => {
-  (window.__readyAtClick = window.__readyAtClick || []).push(window.heap.ready);
-}, true);
-"""
-SNAPSHOT_MIN_BYTES = 10_000_000
 
 
-def our_caches(
-    page: Page,
-    until: Callable[[list[Any]], bool] = bool,
-    timeout_s: float = 20,
-    script: str = OUR_CACHES,
-) -> list[Any]:
-    """The page's caches of ours (`script`), polled until `until` holds (or time runs out)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found: list[Any] = page.evaluate(script)
-        if until(found) or time.monotonic() > deadline:
-            return found
-        page.wait_for_timeout(200)
+def test_a_first_visit_boots_from_the_build_snapshot_and_stores_nothing(demo: Demo) -> None:
+    warnings: list[str] = []
+    demo.page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    demo.open()
+    assert demo.page.evaluate("heap.bootMode") == "snapshot"
+    demo.page.click("#buy-yoyo")
+    [click] = [event for event in demo.events(of_type("click")) if event["type"] == "click"]
+    assert click["target"]["id"] == "buy-yoyo"
+    assert demo.page.evaluate(OLD_CACHES) == []
+    assert demo.page.evaluate("caches.keys()") == []
+    assert warnings == []
 
 
-def holds_snapshot(found: list[Any]) -> bool:
-    """One cache of ours, holding a whole snapshot."""
-    return len(found) == 1 and bool(found[0][1]) and found[0][1][0] > SNAPSHOT_MIN_BYTES
+def test_what_earlier_versions_kept_in_cache_storage_is_deleted(demo: Demo) -> None:
+    demo.open("consent.html")  # deleting needs no consent: the tracker waits for it here
+    demo.page.evaluate(PUT_OLD_CACHE)
+    assert demo.page.evaluate(OLD_CACHES) != []
+    demo.open("consent.html")
+    demo.page.wait_for_function(f"{OLD_CACHES}.then(names => names.length === 0)")
 
 
-def test_a_repeat_visit_boots_from_the_snapshot(demo: Demo) -> None:
-    demo.page.add_init_script(READY_AT_CLICK)
+def test_a_snapshot_that_does_not_restore_costs_nothing_but_time(demo: Demo) -> None:
     warnings: list[str] = []
     demo.page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
 
-    demo.open()
-    assert demo.page.evaluate("heap.bootMode") == "fresh"
-    found = our_caches(demo.page, until=holds_snapshot)
-    assert holds_snapshot(found), found
-    name = found[0][0]
-    first_user = demo.page.evaluate("heap.userId")
+    def damaged(route: Route) -> None:
+        route.fulfill(status=200, body=b"\0" * 64, content_type="application/octet-stream")
 
-    demo.open(wait_ready=False)
-    demo.page.wait_for_function("window.heap && heap.__footfall === true")
-    demo.page.click("#buy-yoyo")
-    demo.page.wait_for_function("heap.ready === true", timeout=30_000)
-    assert demo.page.evaluate("[heap.bootMode, window.__readyAtClick]") == ["snapshot", [False]]
-    events = demo.events(lambda found: any(e["type"] == "click" for e in found))
-    [click] = [event for event in events if event["type"] == "click"]
-    assert (click["target"]["id"], click["user_id"]) == ("buy-yoyo", first_user)
-
-    # A snapshot that does not restore: a warning, a fresh boot, tracking as usual, and an empty
-    # entry in its place so that this build stops trying.
-    demo.page.evaluate(
-        """async (name) => {
-            const cache = await caches.open(name);
-            const [key] = await cache.keys();
-            await cache.put(key, new Response(new Uint8Array(64)));
-        }""",
-        name,
-    )
+    demo.page.context.route("**/snapshot.bin", damaged)
     demo.open()
     assert demo.page.evaluate("heap.bootMode") == "fresh"
     assert any("did not restore" in warning for warning in warnings), warnings
     demo.page.click("#buy-furby")
-    demo.events(lambda found: sum(e["type"] == "click" for e in found) == 2)
-    assert our_caches(demo.page, until=lambda f: f == [[name, [0]]]) == [[name, [0]]]
-
-
-def test_nothing_is_kept_without_consent_and_opt_out_deletes_it(demo: Demo) -> None:
-    demo.open("consent.html")
-    assert demo.page.evaluate("heap.bootMode") == "fresh"
-    # Longer than writing the snapshot takes once allowed (below).
-    assert our_caches(demo.page, until=bool, timeout_s=3) == []
-
-    demo.page.click("#accept")  # the snapshot made on this page is kept once allowed
-    assert holds_snapshot(our_caches(demo.page, until=holds_snapshot))
-
-    demo.page.click("#decline")
-    assert our_caches(demo.page, lambda found: not found, script=OUR_CACHE_NAMES) == []
+    [click] = [event for event in demo.events(of_type("click")) if event["type"] == "click"]
+    assert click["target"]["id"] == "buy-furby"

@@ -1,5 +1,5 @@
-"""The tracker bundle and the demo site over real HTTP: MIME types, caching, gzip, CORS, and the
-install snippet in place."""
+"""The tracker bundle and the demo site over real HTTP: MIME types, caching, compression, CORS,
+and the install snippet in place."""
 
 import json
 from collections.abc import Iterator
@@ -14,7 +14,7 @@ from tests.live_server import LiveServer, start_server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("bundle-server")
-    build.build(folder / "tracker", "lockfile")
+    build.build(folder / "tracker")
     with start_server(folder, "--demo", "--bundle-dir", str(folder / "tracker")) as live:
         yield live
 
@@ -37,26 +37,50 @@ def test_the_loader_is_served_for_any_app_id_with_short_caching(server: LiveServ
         )  # the loader, pointing at the worker
 
 
-def test_hashed_files_are_immutable_and_gzipped_when_accepted(server: LiveServer) -> None:
+@pytest.mark.parametrize(
+    ("accept", "encoding"),
+    [
+        ("gzip, deflate, br, zstd", "zstd"),  # Chromium's header: the smallest variant
+        ("gzip, deflate, br", "br"),
+        ("br;q=0, gzip", "gzip"),
+        ("zstd;q=0.0, gzip;q=0.5", "gzip"),
+        ("identity", None),
+        ("", None),
+    ],
+)
+def test_hashed_files_are_immutable_and_compressed_as_accepted(
+    server: LiveServer, accept: str, encoding: str | None
+) -> None:
     files = manifest(server)
-    wasm = f"{server.url}/js/{files['runtime']}pyodide.asm.wasm"
-    zipped = httpx.get(wasm, headers={"Accept-Encoding": "gzip"})
-    assert zipped.status_code == 200
-    assert zipped.headers["content-type"] == "application/wasm"
-    assert zipped.headers["content-encoding"] == "gzip"
-    assert "immutable" in zipped.headers["cache-control"]
-    plain = httpx.get(wasm, headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in plain.headers
-    assert zipped.content == plain.content  # httpx decodes the gzip variant
-    assert int(plain.headers["content-length"]) > int(zipped.headers["content-length"])
-    worker = httpx.get(f"{server.url}/js/{files['worker']}")
-    assert worker.headers["content-type"].startswith("text/javascript")
-    assert "immutable" in worker.headers["cache-control"]
+    plain = httpx.get(f"{server.url}/js/{files['snapshot']}", headers={"Accept-Encoding": ""})
+    for name, media_type in (
+        (f"{files['runtime']}pyodide.asm.wasm", "application/wasm"),
+        (files["snapshot"], "application/octet-stream"),
+        (files["worker"], "text/javascript; charset=utf-8"),
+    ):
+        answer = httpx.get(f"{server.url}/js/{name}", headers={"Accept-Encoding": accept})
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == media_type
+        assert answer.headers.get("content-encoding") == encoding, name
+        assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # httpx decodes every variant: each holds the same bytes, in fewer of them.
+    url = f"{server.url}/js/{files['snapshot']}"
+    snapshot = httpx.get(url, headers={"Accept-Encoding": accept})
+    assert snapshot.content == plain.content
+    if encoding:
+        assert int(snapshot.headers["content-length"]) < len(plain.content) // 4
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/js/../pyproject.toml", "/js/%2e%2e/%2e%2e/pyproject.toml", "/js/loader.js.gz", "/js/x"],
+    [
+        "/js/../pyproject.toml",
+        "/js/%2e%2e/%2e%2e/pyproject.toml",
+        "/js/loader.js.gz",
+        "/js/loader.js.br",
+        "/js/loader.js.zst",
+        "/js/x",
+    ],
 )
 def test_nothing_outside_the_bundle_is_served(server: LiveServer, path: str) -> None:
     answer = httpx.get(f"{server.url}{path}")

@@ -1,0 +1,35 @@
+// Run by build.py with Node: boots the pinned Pyodide runtime with `_makeSnapshot`, installs the
+// snippet wheel, imports every module the tracker can ever import, and writes the interpreter's
+// memory snapshot (docs/protocol.md, section 5). No message has been read, so nothing of a visitor
+// is in it: it is the same for every visitor of this build.
+//
+//     node make_snapshot.mjs <runtime dir> <wheel> <modules as JSON> <output file>
+import { readFileSync, writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+
+const [runtimeDir, wheelPath, modulesJson, outputPath] = process.argv.slice(2);
+const runtimeUrl = pathToFileURL(runtimeDir + "/").href;
+const { loadPyodide } = await import(runtimeUrl + "pyodide.mjs");
+const lock = JSON.parse(readFileSync(runtimeDir + "/pyodide-lock.json", "utf8"));
+
+const pyodide = await loadPyodide({
+  indexURL: runtimeDir + "/",
+  lockFileContents: { info: lock.info, packages: {} },
+  packageBaseUrl: runtimeDir + "/",
+  _makeSnapshot: true,
+});
+const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+pyodide.unpackArchive(new Uint8Array(readFileSync(wheelPath)), "wheel", {
+  extractDir: sitePackages,
+});
+// The wheel's files live in Emscripten's file system, which the snapshot does not hold: only the
+// modules imported here exist after a restore, and the restored interpreter has no standard
+// library to import more from.
+pyodide.globals.set("FOOTFALL_MODULES", modulesJson);
+pyodide.runPython(`
+import importlib, json
+for _name in json.loads(FOOTFALL_MODULES):
+    importlib.import_module(_name)
+del FOOTFALL_MODULES, _name
+`);
+writeFileSync(outputPath, pyodide.makeMemorySnapshot());
