@@ -19,6 +19,7 @@ from collector.ingest import ingest_routes
 from collector.observed import observed_routes
 from collector.proxy import TrustedProxy
 from collector.request_body import BodyLimit, error_response
+from collector.request_log import RequestLog
 from collector.server_api import server_api_routes
 from collector.settings import DEMO_APP_ID, DEMO_APP_NAME, Settings
 from collector.storage.sqlite import SQLiteStorage
@@ -51,13 +52,16 @@ def create_app(settings: Settings) -> Starlette:
         # Under /api/ each endpoint caps its body itself, after decompression.
         return None if path.startswith("/api/") else settings.max_other_bytes
 
+    middleware = [
+        Middleware(TrustedProxy, trusted=frozenset(settings.trusted_proxies)),
+        Middleware(BodyLimit, limit_for=body_limit),
+        Middleware(SecurityHeaders, prefix="/dashboard"),
+    ]
+    if settings.request_log is not None:  # outermost: it logs bodies the others refuse
+        middleware.insert(0, Middleware(RequestLog, path=settings.request_log))
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(TrustedProxy, trusted=frozenset(settings.trusted_proxies)),
-            Middleware(BodyLimit, limit_for=body_limit),
-            Middleware(SecurityHeaders, prefix="/dashboard"),
-        ],
+        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},  # type: ignore[dict-item]
     )

@@ -49,6 +49,7 @@ def serve(args: argparse.Namespace) -> int:
         drop_bots=not args.keep_bots,
         admin_password=_admin_password(args.admin_password),
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
+        request_log=args.request_log,
     )
     run_server(settings)
     return 0
@@ -138,6 +139,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="an HTTPS proxy whose X-Forwarded-Proto/-For are believed"
         " (else $FOOTFALL_TRUSTED_PROXY, comma-separated)",
+    )
+    serve_cmd.add_argument(
+        "--request-log",
+        type=Path,
+        help="append every request (method, path, query, body) to this file as JSON lines,"
+        " for tests that check what reached the collector",
     )
     serve_cmd.set_defaults(run=serve)
 

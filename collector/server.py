@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import get_args
 
 from granian import Granian
 from granian.constants import Interfaces, Loops
@@ -71,7 +72,8 @@ def settings_from_json(text: str) -> Settings:
     """The inverse of `settings_to_json`."""
     values = json.loads(text)
     for field in fields(Settings):
-        if isinstance(field.default, Path):
+        is_path = field.type is Path or Path in get_args(field.type)  # Path, or Path | None
+        if is_path and values[field.name] is not None:
             values[field.name] = Path(values[field.name])
         elif isinstance(field.default, tuple):  # JSON made it a list
             values[field.name] = tuple(values[field.name])

@@ -24,6 +24,7 @@ class Settings:
     admin_password: str | None = None  # the dashboard's login; None: nobody can log in
     # Addresses of HTTPS proxies whose X-Forwarded-Proto/-For headers are believed.
     trusted_proxies: tuple[str, ...] = ()
+    request_log: Path | None = None  # every request appended here (collector/request_log.py)
 
 
 DEMO_APP_ID = "demo"
