@@ -18,6 +18,7 @@ import argparse
 import gzip
 import http.server
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -26,12 +27,19 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Request, sync_playwright
+from playwright.sync_api import (
+    BrowserContext,
+    CDPSession,
+    Page,
+    Playwright,
+    Request,
+    sync_playwright,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -166,9 +174,9 @@ def is_event_request(variant: str, request: Request) -> bool:
     if request.method != "POST":
         return False
     path = urllib.request.urlparse(request.url).path
-    if variant == "footfall":
-        return path == "/api/ingest"
-    return path in ("/e/", "/i/v0/e/", "/batch/", "/capture/")
+    if variant == "posthog":
+        return path in ("/e/", "/i/v0/e/", "/batch/", "/capture/")
+    return path == "/api/ingest"  # Footfall, from any bundle
 
 
 # ---- loopback servers ------------------------------------------------------------------------
@@ -302,16 +310,27 @@ class WorkerProbe:
             return None
 
 
-def renderer_rss(browser_cdp: CDPSession) -> int:
-    """Resident bytes of the biggest renderer process: the page's (one context is open at a
-    time; Chromium may keep a small spare renderer beside it)."""
-    processes = browser_cdp.send("SystemInfo.getProcessInfo")["processInfo"]
-    sizes = [0]
-    for process in processes:
-        if process["type"] != "renderer":
-            continue
+def renderer_rss() -> int:
+    """Resident bytes of the biggest renderer process this bench started: the page's (one
+    browser is open at a time; Chromium may keep a small spare renderer beside it)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            status = Path(f"/proc/{process['id']}/status").read_text()
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    ours, grew = {os.getpid()}, True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in ours} - ours
+        ours |= found
+        grew = bool(found)
+    sizes = [0]
+    for pid in ours:
+        try:
+            if b"--type=renderer" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
         for line in status.splitlines():
@@ -331,9 +350,7 @@ def page_for(context: BrowserContext, profile: str) -> tuple[Page, WorkerProbe]:
     return page, WorkerProbe(cdp)
 
 
-def load(
-    page: Page, probe: WorkerProbe, browser_cdp: CDPSession, variant: str, url: str, click: bool
-) -> Load:
+def load(page: Page, probe: WorkerProbe, variant: str, url: str, click: bool) -> Load:
     """Navigate, wait for the first event on the wire (and SETTLE_MS more), read the probes;
     with `click`, then click a button and time the request that carries it."""
     events: list[tuple[float, Request]] = []
@@ -370,8 +387,8 @@ def load(
         clicked_at = page.evaluate("window.__bench.clicks.at(-1)")
         if len(events) > before:
             click_ms = sent_at(events[before]) - clicked_at
-    worker_heap = probe.js_heap(page) if variant == "footfall" else None
-    rss = renderer_rss(browser_cdp)
+    worker_heap = probe.js_heap(page) if variant not in ("none", "posthog") else None
+    rss = renderer_rss()
     context.remove_listener("request", on_request)
     context.remove_listener("requestfinished", on_finished)
     tasks = bench["tasks"]
@@ -429,26 +446,36 @@ def uptime() -> str:
 
 
 def run(
-    browser: Browser, urls: dict[str, str], profiles: list[str], runs: int
+    playwright: Playwright, urls: dict[str, str], profiles: list[str], runs: int
 ) -> dict[tuple[str, str], Row]:
-    browser_cdp = browser.new_browser_cdp_session()
     rows = {(profile, variant): Row() for profile in profiles for variant in urls}
     for profile in profiles:
         for index in range(runs):
             for variant, url in urls.items():
-                context = browser.new_context()
-                context.add_init_script(PROBE)
-                page, probe = page_for(context, profile)
-                row = rows[profile, variant]
-                row.cold.append(load(page, probe, browser_cdp, variant, url, click=False))
-                if row.js_gzip is None:
-                    row.js_gzip = main_thread_js_gzip(page)
-                page.goto("about:blank")  # the cold page's unload beacons go out now
-                page.wait_for_timeout(500)
-                row.warm.append(load(page, probe, browser_cdp, variant, url, click=True))
-                context.close()
+                # A browser profile on disk, as visitors have: a Playwright context without
+                # one keeps its HTTP cache in memory and caches no response over about 1 MB.
+                with tempfile.TemporaryDirectory() as user_data:
+                    context = playwright.chromium.launch_persistent_context(
+                        user_data, executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
+                    )
+                    try:
+                        visit_twice(context, rows[profile, variant], profile, variant, url)
+                    finally:
+                        context.close()
                 print(f"[bench] {profile} run {index + 1}/{runs} {variant} done", file=sys.stderr)
     return rows
+
+
+def visit_twice(context: BrowserContext, row: Row, profile: str, variant: str, url: str) -> None:
+    """A cold load, then a warm one (same profile and HTTP cache) ending with a click."""
+    context.add_init_script(PROBE)
+    page, probe = page_for(context, profile)
+    row.cold.append(load(page, probe, variant, url, click=False))
+    if row.js_gzip is None:
+        row.js_gzip = main_thread_js_gzip(page)
+    page.goto("about:blank")  # the cold page's unload beacons go out now
+    page.wait_for_timeout(500)
+    row.warm.append(load(page, probe, variant, url, click=True))
 
 
 def spread(values: list[float | None], unit: str = "", scale: float = 1.0) -> str:
@@ -521,6 +548,13 @@ def main() -> None:
     parser.add_argument(
         "--bundle-dir", type=Path, default=None, help="a built bundle (default: run build.py)"
     )
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="one more Footfall variant, NAME, from the bundle in DIR (say, an older build)",
+    )
     args = parser.parse_args()
     variants = args.variants.split(",")
     profiles = args.profiles.split(",")
@@ -536,14 +570,21 @@ def main() -> None:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-        with start_server(Path(tmp), "--bundle-dir", str(bundle)) as collector:
-            app_id = run_cli("apps", "create", "--name", "bench", "--db", str(collector.db_path))
-            snippets = {
-                "none": "",
-                "posthog": POSTHOG_SNIPPET % {"api_host": ph},
-                "footfall": FOOTFALL_SNIPPET
-                % {"collector": collector.url, "app_id": app_id[0]["app_id"]},
-            }
+        bundles = {"footfall": bundle} | dict(
+            (name, Path(folder)) for name, folder in (also.split("=", 1) for also in args.also)
+        )
+        variants += [name for name in bundles if name != "footfall" and name not in variants]
+        snippets = {"none": "", "posthog": POSTHOG_SNIPPET % {"api_host": ph}}
+        with ExitStack() as servers:
+            for name, folder in bundles.items():
+                data = Path(tmp) / f"collector-{name}"
+                data.mkdir()
+                collector = servers.enter_context(start_server(data, "--bundle-dir", str(folder)))
+                app = run_cli("apps", "create", "--name", name, "--db", str(collector.db_path))
+                snippets[name] = FOOTFALL_SNIPPET % {
+                    "collector": collector.url,
+                    "app_id": app[0]["app_id"],
+                }
             LoopbackHandler.pages = {
                 f"/{variant}.html": HOST_PAGE.format(
                     tracker=snippets[variant], hero=HERO, buttons=BUTTONS
@@ -552,13 +593,7 @@ def main() -> None:
             }
             urls = {variant: f"{host}/{variant}.html" for variant in variants}
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-                )
-                try:
-                    rows = run(browser, urls, profiles, args.runs)
-                finally:
-                    browser.close()
+                rows = run(playwright, urls, profiles, args.runs)
     print_table(rows, args.runs)
     print(f"load: {uptime()}")
 

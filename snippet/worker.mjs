@@ -10,7 +10,7 @@
 
 // The snapshot is the biggest file: its fetch starts first, before the runtime's own loader.
 const SNAPSHOT_URL = new URL("__SNAPSHOT_PATH__", import.meta.url).href;
-const snapshot = fetchBytes(SNAPSHOT_URL);
+let snapshot = fetchBytes(SNAPSHOT_URL); // dropped once restored: it is 31 MB
 const RUNTIME_URL = new URL("__RUNTIME_DIR__", import.meta.url).href;
 const runtime = import(RUNTIME_URL + "pyodide.mjs"); // fetched while the snapshot downloads
 const WHEEL_URL = new URL("__WHEEL_PATH__", import.meta.url).href;
@@ -89,7 +89,7 @@ async function bootFromSnapshot() {
     const pyodide = await loadPyodide({
       ...OPTIONS,
       stdLibURL: EMPTY_STDLIB_URL,
-      _loadSnapshot: snapshot,
+      _loadSnapshot: handOver(),
     });
     pyodide.runPython("import random; random.seed()"); // the snapshot froze the generator's state
     return pyodide;
@@ -97,6 +97,18 @@ async function bootFromSnapshot() {
     warn("the boot snapshot did not restore; booting without it: " + error);
     return null;
   }
+}
+
+// Pyodide keeps its options for the worker's life: handed a promise, it would keep the 31 MB it
+// resolves to. A thenable it awaits once lets them go once copied into the interpreter's memory.
+function handOver() {
+  return {
+    then(resolve, reject) {
+      const bytes = snapshot;
+      snapshot = null;
+      return bytes.then(resolve, reject);
+    },
+  };
 }
 
 // The slow way: start the interpreter from its standard library and unpack our wheel.
