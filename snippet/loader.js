@@ -46,6 +46,10 @@
   var sendBeaconFn = navigator.sendBeacon;
   var locks = navigator.locks;
   var WorkerClass = W.Worker;
+  var WasmModule = W.WebAssembly && W.WebAssembly.Module;
+  var microtask = W.queueMicrotask;
+  var later = W.setTimeout;
+  var computedStyle = W.getComputedStyle;
   var BlobClass = W.Blob;
   var URLClass = W.URL;
   var historyProto = W.History && W.History.prototype;
@@ -176,7 +180,7 @@
   var pythonReady = false;
   var mayStorePython = null; // Python's last `storage` op, null before it
   var hidden = false;
-  var beaconedIds = {}; // navigations already sent to the fallback endpoint
+  var beaconedIds = {}; // navigations sent to the fallback endpoint at a pagehide
   var beacon = null; // {url, body} prepared by Python for pagehide
   var proposedUserId = null; // a first visit's user id, before Python keeps it
 
@@ -193,7 +197,7 @@
       return;
     }
     outbox[outbox.length] = rec;
-    if (outbox.length === 1) Promise.resolve().then(guard(flushOutbox));
+    if (outbox.length === 1) apply(microtask, W, [guard(flushOutbox)]);
   }
 
   function flushOutbox() {
@@ -279,7 +283,7 @@
     var item = { tag: element.tagName.toLowerCase(), attrs: attrs, text: [] };
     if (detailed) {
       item.text = textOf(element);
-      if (withCursor) item.cursor = W.getComputedStyle(element).cursor;
+      if (withCursor) item.cursor = apply(computedStyle, W, [element]).cursor;
     }
     return item;
   }
@@ -311,8 +315,10 @@
   }
 
   function onNavigate(cause) {
+    var rec = { kind: "navigate", page: page(), cause: cause };
+    if (lastUrl !== null) rec.from = lastUrl; // for a tracker that never saw the page before
     lastUrl = location.href;
-    record({ kind: "navigate", page: page(), cause: cause });
+    record(rec);
   }
 
   // ---- consent, the journal and the no-Python fallback -------------------------------------
@@ -507,15 +513,17 @@
   }
 
   // Navigations Python has not handled go to the collector, which makes the pageviews Python
-  // would have made (docs/protocol.md, section 7): no element text, no chains.
-  function sendFallback() {
+  // would have made (docs/protocol.md, section 7): no element text, no chains. Sent when the
+  // page turns hidden (a phone may kill it then, with no pagehide) and again at pagehide (a
+  // beacon of a closing page is sometimes lost): the collector stores each id once.
+  function sendFallback(final) {
     var navigations = [];
     var all = pending();
     for (var i = 0; i < all.length; i++) {
       var rec = all[i];
       if (rec.kind === "navigate" && !beaconedIds[rec.id]) {
         navigations[navigations.length] = { kind: "navigate", id: rec.id, time: rec.time,
-                                             page: rec.page, cause: rec.cause };
+                                             page: rec.page, cause: rec.cause, from: rec.from };
       }
     }
     if (!navigations.length || !mayStore()) return;
@@ -527,7 +535,7 @@
       /* the loader's server */
     }
     var body = json({ boot: bootInfo(), cookies: ourCookies(), records: navigations });
-    if (send(server + "/api/observed", body)) {
+    if (send(server + "/api/observed", body) && final) {
       for (var j = 0; j < navigations.length; j++) beaconedIds[navigations[j].id] = true;
     }
   }
@@ -613,21 +621,28 @@
 
   function onWorkerError() {
     // The policy violation that explains it, if any, arrives separately: let it speak first.
-    setTimeout(guard(function () {
-      warnBlocked("the tracker's worker did not start (a Content-Security-Policy's worker-src " +
+    apply(later, W, [guard(function () {
+      warnBlocked("its worker did not start (the Content-Security-Policy directive worker-src " +
         "must allow blob: and " + new URLClass(scriptUrl).origin + ")");
-    }), 50);
+    }), 50]);
   }
 
   function startWorker() {
-    if (typeof WorkerClass !== "function") {
-      return warnBlocked("this browser has no Worker");
-    }
+    if (typeof WorkerClass !== "function") return warnBlocked("this browser has no Worker");
+    if (typeof WasmModule !== "function") return warnBlocked("this browser has no WebAssembly");
     var url = new URLClass(WORKER_PATH, scriptUrl).href;
     try {
       if (new URLClass(url).origin === location.origin) {
         worker = new WorkerClass(url, { type: "module" });
       } else {
+        // The blob: worker runs under this page's Content-Security-Policy: without
+        // 'wasm-unsafe-eval' Pyodide cannot start there, so the 10 MB are not even fetched.
+        try {
+          new WasmModule(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])); // an empty module
+        } catch (error) {
+          return warnBlocked("the Content-Security-Policy directive script-src does not allow " +
+            "'wasm-unsafe-eval'");
+        }
         // A worker must be same-origin with the page; a blob: module that imports ours is.
         var source = "import " + json(url) + ";";
         var blob = new BlobClass([source], { type: "text/javascript" });
@@ -720,18 +735,18 @@
     patchHistory("replaceState");
     W.addEventListener("popstate", guard(function () { onNavigate("popstate"); }));
     W.addEventListener("hashchange", guard(function () { onNavigate("hashchange"); }));
-    var onHide = guard(function () {
+    var onHide = guard(function (final) {
       hidden = true;
       noticeUrl();
       record({ kind: "hide", page: page() });
       if (pythonReady) flushOutbox();
       sendBeacon();
-      sendFallback();
+      sendFallback(final);
       saveJournal();
     });
-    W.addEventListener("pagehide", onHide);
+    W.addEventListener("pagehide", function () { onHide(true); });
     D.addEventListener("visibilitychange", guard(function () {
-      if (D.visibilityState === "hidden") return onHide();
+      if (D.visibilityState === "hidden") return onHide(false);
       hidden = false;
       reclaimJournal();
     }));

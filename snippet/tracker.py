@@ -151,6 +151,12 @@ class Tracker:
                     self.warn(problem)
             elif kind == "navigate":
                 page = page_parts(record_page(record))
+                if self.page is None and isinstance(record.get("from"), str):
+                    # A journaled history change whose page this tracker never saw: compare
+                    # with the URL the loader saw before it.
+                    self.page = page_parts(
+                        {"url": str(record["from"]), "title": "", "referrer": ""}
+                    )
                 self._on_navigate(page, record_text(record, "cause"), time)
             elif self.visitor.consent.opted_out:
                 return  # an opted-out page captures nothing

@@ -216,3 +216,23 @@ def test_a_journaled_track_whose_page_was_handled_earlier_carries_its_own_page()
     browser.advance(2)
     late = next(e for e in browser.events() if e["name"] == "Late")
     assert late["page"]["path"] == "/old"
+
+
+@pytest.mark.parametrize(
+    ("previous", "url", "pageview"),
+    [
+        ("https://shop.example.com/a", "https://shop.example.com/a?sort=price", False),
+        ("https://shop.example.com/a", "https://shop.example.com/a#reviews", True),
+        ("https://shop.example.com/a", "https://shop.example.com/b", True),
+    ],
+)
+def test_a_history_change_first_seen_from_a_journal_is_judged_against_the_url_before_it(
+    previous: str, url: str, pageview: bool
+) -> None:
+    # The page that made it was handled earlier; only its navigation is left to replay.
+    change = navigate(url, cause="replaceState", time=START_MS - 1000, **{"from": previous})
+    browser = FakeBrowser()
+    boot(browser, [change, navigate("https://shop.example.com/next")])
+    browser.advance(2)
+    paths = [e["page"]["url"] for e in browser.events()]
+    assert paths == ([url] if pageview else []) + ["https://shop.example.com/next"]
