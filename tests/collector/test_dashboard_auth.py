@@ -1,6 +1,5 @@
 """The admin login's plumbing: server-side sessions (on a real SQLite file), passwords, CSRF."""
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ import pytest
 from collector.dashboard import auth
 from collector.dashboard.database import DashboardDatabase
 from collector.storage.sqlite import SQLiteStorage
+from tests.run_async import run_async
 
 SECRET = b"s" * 32
 
@@ -27,14 +27,14 @@ def test_a_session_lives_until_it_is_ended(tmp_path: Path) -> None:
         assert not await sessions.is_live(token)
         assert await sessions.is_live(other)  # ending one session leaves the others
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_the_database_keeps_no_session_cookie(tmp_path: Path) -> None:
     async def scenario() -> str:
         return await sessions_on(tmp_path / "db.sqlite3", "pw").start()
 
-    token = asyncio.run(scenario())
+    token = run_async(scenario())
     assert token.encode() not in (tmp_path / "db.sqlite3").read_bytes() + b"".join(
         path.read_bytes() for path in tmp_path.glob("db.sqlite3-*")
     )
@@ -47,7 +47,7 @@ def test_a_cookie_that_names_no_session_is_none(tmp_path: Path, forged: str) -> 
         await sessions.start()
         return await sessions.is_live(forged)
 
-    assert not asyncio.run(scenario())
+    assert not run_async(scenario())
 
 
 def test_changing_the_password_ends_every_session(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_changing_the_password_ends_every_session(tmp_path: Path) -> None:
         new_password = sessions_on(tmp_path / "db.sqlite3", "new password")
         return await after_restart.is_live(token), await new_password.is_live(token)
 
-    assert asyncio.run(scenario()) == (True, False)
+    assert run_async(scenario()) == (True, False)
 
 
 @pytest.mark.parametrize(

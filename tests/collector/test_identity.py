@@ -1,12 +1,10 @@
 """Heap's identity cases (seed 002) over the real SQLite storage, plus the pure decision table."""
 
-import asyncio
 import json
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from collector.storage.base import (
 )
 from collector.storage.sqlite import SQLiteStorage
 from tests.live_server import REPO_ROOT, run_cli
+from tests.run_async import run_async
 
 APP = "42"
 T0 = 1_700_000_000_000
@@ -192,9 +191,7 @@ def storage(tmp_path: Path) -> Iterator[SQLiteStorage]:
 
 
 def run(storage: SQLiteStorage, *steps: Operation) -> list[str]:
-    # A thread of its own: pytest-playwright keeps an event loop running in the main thread.
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        outcomes = thread.submit(asyncio.run, storage.write(APP, list(steps))).result()
+    outcomes = run_async(storage.write(APP, list(steps)))
     return [outcome.status for outcome in outcomes]
 
 
