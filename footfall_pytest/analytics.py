@@ -12,7 +12,6 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from collector.export import exported_event, exported_user
@@ -81,17 +80,6 @@ class FootfallCollector:
         """Stop the server, then close the storage this process reads."""
         self.server.stop()
         self.storage.close()
-
-    def __enter__(self) -> "FootfallCollector":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def ensure_app(self, app_id: str) -> None:
         """Make `app_id` known, so the collector accepts what a page sends for it."""
@@ -164,11 +152,6 @@ class Analytics:
         with contextlib.suppress(Exception):
             context.grant_permissions(["local-network-access"])
 
-    @property
-    def url(self) -> str:
-        """The test collector's address, `http://127.0.0.1:<port>`."""
-        return self.collector.url
-
     # -- putting the tracker on pages -----------------------------------------------------------
 
     def install(
@@ -176,7 +159,7 @@ class Analytics:
     ) -> None:
         """Add Heap's classic snippet for `app_id` (with `heap.load`'s `config`) to every page this
         context opens from now on; for pages that have no Heap snippet of their own."""
-        self._ensure_app(app_id)
+        self.collector.ensure_app(app_id)
         self.context.add_init_script(
             script=classic_snippet_init_script(self.collector.url, app_id, config)
         )
@@ -192,7 +175,7 @@ class Analytics:
             self.problems.append(f"{url}: {app_id!r} is not an app id Footfall accepts")
             route.fulfill(status=404, body="not a Footfall app id")
             return
-        self._ensure_app(app_id)
+        self.collector.ensure_app(app_id)
         script_url, bridge = f"{self.collector.url}/js/heap-{app_id}.js", False
         if match.group(2):
             config_path = f"/config/{app_id}/heap_config.js"
@@ -208,9 +191,6 @@ class Analytics:
             headers={"Cache-Control": "no-store"},
             body=load_from_collector(url, script_url, self.collector.url, bridge),
         )
-
-    def _ensure_app(self, app_id: str) -> None:
-        self.collector.ensure_app(app_id)
 
     def _keep_request(self, request: "Request") -> None:
         if request.url.startswith(self.collector.url + "/"):
@@ -257,17 +237,17 @@ class Analytics:
             "() => window.heap && heap.ready === true && typeof heap.userId === 'string'",
             timeout=seconds * 1000,
         )
-        agreed_since = None
+        agreed_since: float | None = None
         while True:
             user_id, belief = page.evaluate("[heap.userId, heap.identity]")
             user = self._canonical_user(user_id)
             now = time.monotonic()
             if user is None or user["identity"] != belief:
                 agreed_since = None
-            elif agreed_since is None:
-                agreed_since = now
-            if agreed_since is not None and now - agreed_since >= AGREEMENT_SECONDS:
-                return user["identity"] if user else None
+            else:
+                agreed_since = now if agreed_since is None else agreed_since
+                if now - agreed_since >= AGREEMENT_SECONDS:
+                    return user["identity"]
             if now >= deadline:
                 break
             time.sleep(POLL_SECONDS)

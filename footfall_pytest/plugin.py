@@ -44,8 +44,11 @@ def footfall_collector(
     """A Footfall collector on a free loopback port with a temporary SQLite file, serving the
     tracker bundle: one per test session (per worker under pytest-xdist)."""
     bundle_dir = tracker_bundle_dir(request.config)
-    with FootfallCollector.start(tmp_path_factory.mktemp("footfall"), bundle_dir) as running:
+    running = FootfallCollector.start(tmp_path_factory.mktemp("footfall"), bundle_dir)
+    try:
         yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture

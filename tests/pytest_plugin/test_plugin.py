@@ -19,7 +19,7 @@ INNER_TIMEOUT_S = 300
 
 # Heap's classic snippet as on a site Heap tracks (its CDN, a proxy as trackingServer).
 HEAP_CLASSIC = install_snippet(
-    "https://cdn.heapanalytics.com", "555001", {"trackingServer": "https://heap-proxy.example.com"}
+    "https://cdn.heapanalytics.com", "555001", {"trackingServer": "https://heap-proxy.localhost"}
 )
 
 # Heap's current snippet (shared/reference/browser-sdks.md 1.1): calls wait in heapReadyCb.
