@@ -21,6 +21,10 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Only loopback names resolve, so no page (nor a Heap snippet the pytest plugin did not
+    # route) can send anything off this machine.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost,"
+    " EXCLUDE 127.0.0.1, EXCLUDE [::1]",
 ]
 
 
