@@ -64,6 +64,11 @@ import os, sys
 sys.dont_write_bytecode = True  # the tree is mounted: leave no __pycache__ in it
 os.chdir("${PROJECT}")  # hypothesis keeps its example database here, in memory
 sys.path.insert(0, "${PROJECT}")
+# WebAssembly on a busy machine is slow and uneven: hypothesis's per-example deadline (200 ms)
+# would fail tests on timing alone, and tests assert behaviour, not timings.
+from hypothesis import settings
+settings.register_profile("pyodide", deadline=None)
+settings.load_profile("pyodide")
 import pytest
 pytest.main(["-p", "no:cacheprovider", "--capture=sys", *pytest_args])
 `);

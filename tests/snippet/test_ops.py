@@ -18,6 +18,7 @@ EVERY_OP = [
     ops.warn("careful"),
     ops.ready(),
     ops.storage(True),
+    ops.handled(3),
 ]
 
 
