@@ -6,6 +6,7 @@ from typing import Literal
 from snippet.validate import (
     RESERVED_TRACK_NAMES,
     Scalar,
+    airkit_event_problem,
     clean_properties,
     clean_user_properties,
     event_name_problem,
@@ -27,7 +28,13 @@ class Checked:
 
 
 def check_track(args: list[object]) -> Checked:
-    """track(name, properties): a valid, unreserved name; good properties kept, bad ones named."""
+    """track(name, properties), or track({event, properties}) as Airkit's Analytics Send Event
+    passes it: a valid, unreserved name; good properties kept, bad ones named."""
+    if args and isinstance(args[0], dict):
+        problem = airkit_event_problem(args[0], extra_args=len(args) - 1)
+        if problem is not None:
+            return Checked(ok=False, problems=[problem])
+        args = [args[0]["event"], args[0].get("properties")]
     name = args[0] if args else None
     problem = event_name_problem(name)
     if problem is None and name in RESERVED_TRACK_NAMES:

@@ -29,6 +29,7 @@ from snippet.inbound import (
     record_time,
 )
 from snippet.pageview import PageParts, page_parts, starts_pageview, utm_properties
+from snippet.presets import apply_preset
 from snippet.redact import scrub_sensitive_numbers
 from snippet.replay import replay
 from snippet.session import Session, SessionClock, session_properties
@@ -58,7 +59,8 @@ class Tracker:
         self.browser = browser
         self.boot = boot
         self.names = CookieNames(boot.app_id)
-        config = boot.config
+        config, preset_problem = apply_preset(boot.config)
+        self.config = config
         self.secure_cookie = bool(config.get("secureCookie"))
         self.disable_text_capture = bool(config.get("disableTextCapture"))
         self.visitor = Visitor(Consent(require_consent=bool(config.get("requireConsent"))))
@@ -98,6 +100,8 @@ class Tracker:
         self.delivery = Delivery(
             browser, run_task, app_id=boot.app_id, url=self._ingest_url(), warn=self.warn
         )
+        if preset_problem:
+            self.warn(preset_problem)
 
     # -- the loader's messages ---------------------------------------------------------------
 
@@ -417,7 +421,7 @@ class Tracker:
             self.browser.post_to_page(ops.storage(may_store))
 
     def _ingest_url(self) -> str:
-        server = self.boot.config.get("trackingServer")
+        server = self.config.get("trackingServer")
         if not isinstance(server, str) or not server.strip():
             if server is not None:
                 self.warn("config.trackingServer must be a URL string; using the loader's server")

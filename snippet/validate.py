@@ -45,6 +45,9 @@ _REFUSED_ANY_CASE = frozenset(
 _REFUSED_EXACT = frozenset({"[object Object]", "0", "-1", "[]", "{}"})
 
 
+AIRKIT_EVENT_KEYS = frozenset({"event", "properties"})  # Airkit's Analytics Send Event
+
+
 @dataclass
 class Cleaned:
     """Properties that passed, and one line per property that did not."""
@@ -62,6 +65,28 @@ def event_name_problem(name: object, *, limit: int = EVENT_NAME_MAX) -> str | No
     if len(name) > limit:
         return f"event name is {len(name)} characters; the limit is {limit}"
     return None
+
+
+def airkit_event_problem(sent: dict[object, object], *, extra_args: int) -> str | None:
+    """Why an `{event, properties}` object cannot be tracked, in one line, or None."""
+    extra_keys = sorted(str(key) for key in sent if key not in AIRKIT_EVENT_KEYS)
+    event = sent.get("event")
+    properties = sent.get("properties")
+    if extra_keys:
+        problem = f"unexpected keys {', '.join(repr(key) for key in extra_keys)}"
+    elif not isinstance(event, str):
+        got = _type_name(event) if "event" in sent else "nothing"
+        problem = f"'event' must be the event name, a string; got {got}"
+    elif properties is not None and not isinstance(properties, dict):
+        problem = f"'properties' must be an object; got {_type_name(properties)}"
+    elif extra_args:
+        problem = "pass the object alone, with no second argument"
+    else:
+        return None
+    return (
+        f"ignored an {{event, properties}} object: {problem} (send "
+        "{event: 'Name', properties: {...}}, or track('Name', {...}))"
+    )
 
 
 def normalize_identity(identity: object) -> str | None:
