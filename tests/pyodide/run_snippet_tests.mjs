@@ -53,8 +53,12 @@ for (const folder of MOUNTED) {
   FS.mount(FS.filesystems.NODEFS, { root: join(ROOT, folder) }, `${PROJECT}/${folder}`);
 }
 // The project's pytest settings name plugins (pytest-timeout, playwright) Pyodide has no use
-// for; an ini of its own keeps their options out.
-FS.writeFile(`${PROJECT}/pytest.ini`, "[pytest]\naddopts = -ra\n");
+// for; an ini of its own keeps their options out. Hypothesis is imported before pytest starts
+// (for its profile, below), so pytest cannot rewrite its asserts: it says so, harmlessly.
+FS.writeFile(
+  `${PROJECT}/pytest.ini`,
+  "[pytest]\naddopts = -ra\nfilterwarnings = ignore::pytest.PytestAssertRewriteWarning\n",
+);
 
 const args = process.argv.slice(2);
 if (!args.some((arg) => !arg.startsWith("-"))) args.push("tests/snippet");
