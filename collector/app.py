@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from collector.bridge import bridge_routes
 from collector.dashboard import dashboard_mount
 from collector.dashboard.web import SecurityHeaders
 from collector.deletion import deletion_routes, resume_pending_deletions
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/health", health, methods=["GET"]),
         *ingest_routes(storage, settings),
         *observed_routes(storage, settings),
+        *bridge_routes(storage),
         *server_api_routes(storage, settings),
         *deletion_routes(storage, settings),
         dashboard_mount(settings.db_path, settings.admin_password),

@@ -12,6 +12,7 @@ from pathlib import Path
 from collector.export import exported_event, exported_user, write_json_lines
 from collector.settings import Settings
 from collector.storage.sqlite import SQLiteStorage
+from snippet.bridge import normalized_origin
 
 DEFAULT_DB = Path("footfall.sqlite3")
 # The status of a command whose reader went away (128 + SIGPIPE), as the shell reports `yes | head`.
@@ -64,6 +65,31 @@ def apps_create(args: argparse.Namespace) -> int:
         storage.close()
     print(json.dumps({"app_id": app.app_id, "api_key": app.api_key}))
     return 0
+
+
+def apps_update(args: argparse.Namespace) -> int:
+    """Change which origins may use an app's postMessage bridge; print the app's list."""
+    allow, disallow = _origins(args.allow_origin), _origins(args.disallow_origin)
+    storage = _existing_storage(args.db)
+    try:
+        origins = storage.change_bridge_origins(args.app_id, allow, disallow)
+    finally:
+        storage.close()
+    print(json.dumps({"app_id": args.app_id, "bridge_origins": origins}))
+    return 0
+
+
+def _origins(given: list[str]) -> list[str]:
+    """Origins as browsers write them; ValueError for one that is not an origin."""
+    origins = []
+    for text in given:
+        origin = normalized_origin(text)
+        if origin is None:
+            raise ValueError(
+                f"{text!r} is not an origin: give scheme://host[:port], no path or '*'"
+            )
+        origins.append(origin)
+    return origins
 
 
 def export_events(args: argparse.Namespace) -> int:
@@ -156,6 +182,21 @@ def _parser() -> argparse.ArgumentParser:
     create_cmd.add_argument("--app-id")
     create_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
     create_cmd.set_defaults(run=apps_create)
+    update_cmd = apps_cmd.add_parser("update", help="change an app's bridge origins; prints them")
+    update_cmd.add_argument("app_id", metavar="APP_ID")
+    update_cmd.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages of ORIGIN (https://host[:port]) identify visitors and send events into"
+        " the app embedded in them (repeatable)",
+    )
+    update_cmd.add_argument(
+        "--disallow-origin", action="append", default=[], metavar="ORIGIN", help="undo one"
+    )
+    update_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
+    update_cmd.set_defaults(run=apps_update)
 
     for name, run, what in (
         ("events", export_events, "events"),

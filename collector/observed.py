@@ -48,6 +48,9 @@ class CollectorBrowser:
         self.bodies.append(body)
         return 200
 
+    async def get(self, url: str) -> str | None:
+        return None  # only navigations come here, never a bridge message that would ask
+
     def now_ms(self) -> float:
         return self._now
 

@@ -17,6 +17,9 @@ class Browser(Protocol):
     async def send(self, url: str, body: str) -> int:
         """POST `body` as text/plain to `url`; the HTTP status, or 0 when the network failed."""
 
+    async def get(self, url: str) -> str | None:
+        """GET `url` without credentials; the body of a 200 answer, else None."""
+
     def now_ms(self) -> float:
         """Milliseconds since the epoch."""
 

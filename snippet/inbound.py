@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from snippet.ids import proposed_user_id
 from snippet.wire import AUTOCAPTURED_TYPES, EVENT_ID
 
-RECORD_KINDS = frozenset({"call", "navigate", *AUTOCAPTURED_TYPES, "hide", "cookie_domain"})
+RECORD_KINDS = frozenset(
+    {"call", "navigate", *AUTOCAPTURED_TYPES, "hide", "cookie_domain", "bridge"}
+)
 
 
 class BadInput(ValueError):

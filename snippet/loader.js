@@ -582,6 +582,9 @@
     beacon: function (op) {
       beacon = op.body === null ? null : op;
     },
+    bridge_reply: function (op) {
+      W.parent.postMessage({ footfall: "bridge-reply", userId: op.user_id }, op.origin);
+    },
     warn: function (op) {
       warnOnce(op.message);
     },
@@ -735,6 +738,13 @@
     patchHistory("replaceState");
     W.addEventListener("popstate", guard(function () { onNavigate("popstate"); }));
     W.addEventListener("hashchange", guard(function () { onNavigate("hashchange"); }));
+    // The bridge (docs/protocol.md, section 8): Python checks the origin and the message.
+    W.addEventListener("message", guard(function (event) {
+      var data = event.data;
+      if (data && typeof data === "object" && data.footfall === "bridge") {
+        record({ kind: "bridge", origin: event.origin, data: plainArgs([data])[0] });
+      }
+    }));
     var onHide = guard(function (final) {
       hidden = true;
       noticeUrl();

@@ -54,3 +54,9 @@ def storage(may_store: bool) -> Op:
 def handled(seq: int) -> Op:
     """Every record of the loader's message `seq` is handled: the loader forgets them."""
     return {"op": "handled", "seq": seq}
+
+
+def bridge_reply(origin: str, user_id: str) -> Op:
+    """Answer a bridge getUserId: the loader posts the user id to the embedding page, to
+    `origin` only (docs/protocol.md, section 8)."""
+    return {"op": "bridge_reply", "origin": origin, "user_id": user_id}

@@ -40,6 +40,15 @@ class PyodideBrowser:
         except Exception:
             return 0
 
+    async def get(self, url: str) -> str | None:
+        """GET without credentials; the body of a 200 answer, None otherwise."""
+        try:
+            options = to_js({"credentials": "omit"}, dict_converter=js.Object.fromEntries)
+            response = await js.fetch(url, options)
+            return str(await response.text()) if int(response.status) == 200 else None
+        except Exception:
+            return None
+
     def now_ms(self) -> float:
         """Milliseconds since the epoch, from the worker's clock."""
         return float(js.Date.now())

@@ -1,9 +1,16 @@
 """The orchestrator: the loader's records in; events, cookies, ops and batches out."""
 
+import json
 from collections.abc import Callable
+from urllib.parse import quote
 
 from snippet import api, ops
 from snippet.autocapture import describe_target
+from snippet.bridge import (
+    BRIDGE_HELD_MAX,
+    allowed_origins,
+    bridge_call,
+)
 from snippet.browser import Browser
 from snippet.consent import Consent, read_consent_cookie
 from snippet.cookie_writer import CookieWriter
@@ -97,11 +104,20 @@ class Tracker:
         }
         self._held: list[dict[str, object]] = []
         self._posted_may_store: bool | None = None
+        self.run_task = run_task
+        self.server = self._server_url()
         self.delivery = Delivery(
-            browser, run_task, app_id=boot.app_id, url=self._ingest_url(), warn=self.warn
+            browser, run_task, app_id=boot.app_id, url=f"{self.server}/api/ingest", warn=self.warn
         )
         if preset_problem:
             self.warn(preset_problem)
+        # Bridge origins: heap.load's `bridgeOrigins` now; the collector's list (footfall apps
+        # update --allow-origin) asked for at the first message from another origin.
+        self.bridge_origins, problems = allowed_origins(config.get("bridgeOrigins"))
+        for problem in problems:
+            self.warn(problem)
+        self._collector_origins: frozenset[str] | None = None  # None: not known yet
+        self._bridge_held: list[dict[str, object]] = []  # waiting for the collector's list
 
     # -- the loader's messages ---------------------------------------------------------------
 
@@ -149,6 +165,8 @@ class Tracker:
                 if "page" in record:
                     self._observed_page = page_parts(record_page(record))
                 self._on_call(*record_call(record), time)
+            elif kind == "bridge":
+                self._on_bridge(record, time)
             elif kind == "cookie_domain":
                 problem = self.cookies.set_domain(record_text(record, "domain"))
                 if problem:
@@ -356,6 +374,51 @@ class Tracker:
         self.visitor.become_anonymous()
         self.visitor.clock.restart(time, self.page or PageParts())
 
+    # -- the postMessage bridge (snippet/bridge.py) -----------------------------------------
+
+    def _on_bridge(self, record: dict[str, object], time: float) -> None:
+        origin = record_text(record, "origin")
+        collector = self._collector_origins
+        if origin in self.bridge_origins or (collector is not None and origin in collector):
+            self._bridge_message(origin, record.get("data"), time)
+        elif collector is None:
+            self._bridge_held = [*self._bridge_held, record][-BRIDGE_HELD_MAX:]
+            if len(self._bridge_held) == 1:  # the first: ask (the answer handles them all)
+                self.run_task(self._ask_collector_origins())
+        else:
+            self.warn(
+                f"ignored a bridge message from {origin}: not an origin this app allows (add it "
+                f"with `footfall apps update {self.boot.app_id} --allow-origin {origin}` or to "
+                "heap.load's bridgeOrigins)"
+            )
+
+    def _bridge_message(self, origin: str, data: object, time: float) -> None:
+        call = bridge_call(data)
+        if isinstance(call, str):
+            self.warn(f"ignored a bridge message from {origin}: {call}")
+        elif call.method == "getUserId":
+            self.browser.post_to_page(ops.bridge_reply(origin, self.visitor.user_id))
+        else:
+            self._on_call(call.method, call.args, time)
+
+    async def _ask_collector_origins(self) -> None:
+        """GET the app's bridge origins from the collector, then handle the held messages."""
+        url = f"{self.server}/api/apps/{quote(self.boot.app_id, safe='')}/bridge"
+        answer = await self.browser.get(url)
+        try:
+            listed = json.loads(answer).get("allowOrigins") if answer is not None else []
+        except (ValueError, AttributeError):
+            listed = None
+        origins, problems = allowed_origins(listed)
+        if answer is None or problems or listed is None:
+            self.warn(f"the collector's bridge origins at {url} were unusable; using none")
+        self._collector_origins = origins
+        held, self._bridge_held = self._bridge_held, []
+        for record in held:
+            self.handle(record)
+        self.persisted.sync(self.visitor)
+        self.delivery.publish_beacon()
+
     # -- consent -----------------------------------------------------------------------------
 
     def _opt_in(self) -> None:
@@ -420,10 +483,10 @@ class Tracker:
             self._posted_may_store = may_store
             self.browser.post_to_page(ops.storage(may_store))
 
-    def _ingest_url(self) -> str:
+    def _server_url(self) -> str:
         server = self.config.get("trackingServer")
         if not isinstance(server, str) or not server.strip():
             if server is not None:
                 self.warn("config.trackingServer must be a URL string; using the loader's server")
             server = self.boot.server
-        return f"{server.strip().rstrip('/')}/api/ingest"
+        return server.strip().rstrip("/")

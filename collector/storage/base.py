@@ -145,6 +145,15 @@ class Storage(Protocol):
     def find_app(self, app_id: str) -> App | None:
         """The app `app_id`, or None."""
 
+    def change_bridge_origins(
+        self, app_id: str, allow: Sequence[str], disallow: Sequence[str] = ()
+    ) -> list[str]:
+        """Add `allow` to and remove `disallow` from the origins whose pages may use the app's
+        postMessage bridge (already normalized); the list after. No such app: ValueError."""
+
+    def bridge_origins(self, app_id: str) -> list[str]:
+        """The origins allowed to use the app's postMessage bridge, sorted."""
+
     async def write(self, app_id: str, operations: Sequence[Operation]) -> list[Outcome]:
         """Apply the operations in order, atomically; one outcome per operation.
         InvalidOperation (nothing applied) when one of them names no user."""

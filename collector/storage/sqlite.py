@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS apps (
     api_key TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
+-- Origins whose pages may talk to an app's embedded tracker (the postMessage bridge). Its own
+-- table, created on open, so a database made before it gains it (and apps stay unchanged).
+CREATE TABLE IF NOT EXISTS app_bridge_origins (
+    app_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    PRIMARY KEY (app_id, origin)
+);
 CREATE TABLE IF NOT EXISTS users (
     app_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -260,6 +267,33 @@ class SQLiteStorage:
                 return None  # not cached: `footfall apps create` may add it at any time
             app = self._apps[app_id] = App(**dict(row))
         return app
+
+    def change_bridge_origins(
+        self, app_id: str, allow: Sequence[str], disallow: Sequence[str] = ()
+    ) -> list[str]:
+        if self.find_app(app_id) is None:
+            raise ValueError(f"no app {app_id!r}; create it with `footfall apps create`")
+
+        def change(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR IGNORE INTO app_bridge_origins (app_id, origin) VALUES (?, ?)",
+                [(app_id, origin) for origin in allow],
+            )
+            conn.executemany(
+                "DELETE FROM app_bridge_origins WHERE app_id = ? AND origin = ?",
+                [(app_id, origin) for origin in disallow],
+            )
+
+        self._writer.submit(change).result()
+        return self.bridge_origins(app_id)
+
+    def bridge_origins(self, app_id: str) -> list[str]:
+        with self._reader_lock:  # not cached: `footfall apps update` may change it any time
+            rows = self._reader.execute(
+                "SELECT origin FROM app_bridge_origins WHERE app_id = ? ORDER BY origin",
+                (app_id,),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     # -- ingest -----------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ class FakeBrowser:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = 0
         self._parked: list[tuple[Coroutine[Any, Any, None], Answer]] = []
+        self.pages: dict[str, str] = {}  # what get() answers per URL (missing: a 404, None)
+        self.fetched: list[str] = []
 
     # -- the Browser protocol --
     def post_to_page(self, op: dict[str, object]) -> None:
@@ -45,6 +47,10 @@ class FakeBrowser:
         if self.hold:
             return await Answer()
         return self.statuses.pop(0) if self.statuses else 200
+
+    async def get(self, url: str) -> str | None:
+        self.fetched.append(url)
+        return self.pages.get(url)
 
     def now_ms(self) -> float:
         return self.clock_ms
