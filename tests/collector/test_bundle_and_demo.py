@@ -94,7 +94,7 @@ def test_demo_pages_carry_heaps_snippet_pointed_at_this_server(server: LiveServe
     assert f'r.src="{server.url}/js/heap-"+e+".js"' in page.text
     assert 'heap.load("demo");' in page.text
     embedded = httpx.get(f"{server.url}/demo/airkit-app.html?app=shop-1").text
-    config = json.dumps({"secureCookie": True, "disableTextCapture": True})
+    config = json.dumps({"preset": "airkit"})
     assert f'heap.load("shop-1", {config});' in embedded
     bare = httpx.get(f"{server.url}/demo/?tracker=off").text
     assert "heap.load" not in bare and "heap-snippet" not in bare
