@@ -23,6 +23,7 @@ from collector.ingest import Batch, cors_headers, ingest_batch, parse_batch
 from collector.request_body import RequestProblem, error_response, read_json
 from collector.settings import Settings
 from collector.storage.base import Storage, StorageError
+from snippet.browser import Reply
 from snippet.entry import start
 
 MAX_NAVIGATIONS = 1000  # the loader keeps at most this many records for Python
@@ -31,7 +32,7 @@ MAX_NAVIGATIONS = 1000  # the loader keeps at most this many records for Python
 class CollectorBrowser:
     """The tracker's one seam to the browser, for a page that is gone: ops go nowhere, each
     batch the tracker sends is kept (and answered 200), timers run when `drain()` is called,
-    and the clock stands at the page's first navigation."""
+    the clock stands at the page's first navigation, and there is no retry queue to keep."""
 
     def __init__(self, now: float) -> None:
         self.bodies: list[str] = []
@@ -44,9 +45,9 @@ class CollectorBrowser:
         if op.get("op") == "warn":
             self.warnings.append(str(op.get("message")))
 
-    async def send(self, url: str, body: str) -> int:
+    async def send(self, url: str, body: str) -> Reply:
         self.bodies.append(body)
-        return 200
+        return Reply(200)
 
     async def get(self, url: str) -> str | None:
         return None  # only navigations come here, never a bridge message that would ask
@@ -56,6 +57,24 @@ class CollectorBrowser:
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
         self._timers.append(callback)
+
+    def is_online(self) -> bool:
+        return True
+
+    def on_online(self, callback: Callable[[], None]) -> None:
+        pass  # always online
+
+    def store_put(self, app_id: str, records: list[tuple[str, str]]) -> None:
+        pass  # the batch is stored before this request is answered
+
+    def store_delete(self, app_id: str, event_ids: list[str]) -> None:
+        pass
+
+    def store_clear(self, app_id: str) -> None:
+        pass
+
+    async def store_adopt(self, app_id: str) -> list[str]:
+        return []  # no other tab's queue is here
 
     def drain(self) -> None:
         """Run every timer, and those they arm, until none is left: every batch goes out."""

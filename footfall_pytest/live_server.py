@@ -69,10 +69,11 @@ def start_server(
     *extra_args: str,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> LiveServer:
-    """Start `footfall serve` on a free port, its database in `tmp_path` (unless `--db` is among
-    `extra_args`), run in `cwd` with `env`; wait until it answers /api/health."""
-    port = free_port()
+    """Start `footfall serve` on `port` (default: a free one), its database in `tmp_path` (unless
+    `--db` is among `extra_args`), run in `cwd` with `env`; wait until it answers /api/health."""
+    port = port or free_port()
     db_path = tmp_path / "footfall.sqlite3"
     if "--db" in extra_args:
         db_path = Path(extra_args[extra_args.index("--db") + 1])

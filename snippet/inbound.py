@@ -36,6 +36,7 @@ class Message:
     records: list[object]
     boot: Boot | None = None
     seq: int | None = None  # acknowledged with a `handled` op once every record is handled
+    beacon_sent: tuple[str, ...] = ()  # event ids an unload beacon delivered
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,12 @@ def parse_message(message_json: str) -> Message:
     seq = raw.get("seq")
     if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
         raise BadInput("message 'seq' must be a whole number")
-    return Message(cookies=cookies, records=records, boot=boot, seq=seq)
+    beacon_sent = raw.get("beacon_sent", [])
+    if not isinstance(beacon_sent, list) or not all(isinstance(i, str) for i in beacon_sent):
+        raise BadInput("message 'beacon_sent' must be an array of event ids")
+    return Message(
+        cookies=cookies, records=records, boot=boot, seq=seq, beacon_sent=tuple(beacon_sent)
+    )
 
 
 def _parse_boot(raw: object) -> Boot:

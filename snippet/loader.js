@@ -167,6 +167,8 @@
   var opaqueOrigin = location.origin === "null" || W.origin === "null";
   var JOURNAL_PREFIX = "_ff_journal." + appId + ".";
   var UID_KEY = "_ff_uid." + appId;
+  var BEACON_SENT_KEY = "_ff_beacon_sent." + appId; // event ids a beacon took (protocol.md, 1)
+  var BEACON_SENT_MAX = 5000;
   var pageToken = newId();
   var entries = []; // this page's journal entries: {key, records}
   var journaled = {}; // ids of the records in them
@@ -181,7 +183,7 @@
   var mayStorePython = null; // Python's last `storage` op, null before it
   var hidden = false;
   var beaconedIds = {}; // navigations sent to the fallback endpoint at a pagehide
-  var beacon = null; // {url, body} prepared by Python for pagehide
+  var beacon = null; // {url, chunks, chunk_ids} prepared by Python for pagehide
   var proposedUserId = null; // a first visit's user id, before Python keeps it
 
   function page() {
@@ -561,7 +563,7 @@
     booted: function (op) {
       pythonReady = true;
       heap.bootMode = op.boot; // a diagnostic: "snapshot" or "fresh"
-      post({ boot: bootInfo(), records: buffered.splice(0) });
+      post({ boot: bootInfo(), records: buffered.splice(0), beacon_sent: takeBeaconSent() });
     },
     handled: function (op) {
       if (hidden && unacked[op.seq]) unjournal(unacked[op.seq]);
@@ -580,7 +582,7 @@
       if (!mayStorePython) forgetJournal();
     },
     beacon: function (op) {
-      beacon = op.body === null ? null : op;
+      beacon = op.chunks.length ? op : null;
     },
     bridge_reply: function (op) {
       W.parent.postMessage({ footfall: "bridge-reply", userId: op.user_id }, op.origin);
@@ -601,8 +603,40 @@
     if (run) run(op);
   }
 
+  // Each chunk is a whole ingest body under 64 KB. sendBeacon refuses once its quota is spent;
+  // what it refused stays in the worker's retry queue for the next boot. What it took is never
+  // sent again: the worker is told, in case the page lives on, and the next boot reads it here.
   function sendBeacon() {
-    if (beacon) send(beacon.url, beacon.body);
+    if (!beacon) return;
+    var sent = [];
+    for (var i = 0; i < beacon.chunks.length; i++) {
+      if (!send(beacon.url, beacon.chunks[i])) break;
+      append(sent, beacon.chunk_ids[i]);
+    }
+    beacon = null;
+    if (!sent.length) return;
+    var kept = [];
+    try {
+      kept = apply(parseJson, JSON, [store("getItem", [BEACON_SENT_KEY]) || "[]"]);
+    } catch (error) {
+      /* unreadable: start again */
+    }
+    kept = append(kept instanceof Array ? kept : [], sent);
+    var newest = append([], kept, Math.max(0, kept.length - BEACON_SENT_MAX));
+    store("setItem", [BEACON_SENT_KEY, json(newest)]);
+    post({ records: [], beacon_sent: sent });
+  }
+
+  function takeBeaconSent() {
+    var ids = [];
+    try {
+      var kept = apply(parseJson, JSON, [store("getItem", [BEACON_SENT_KEY]) || "[]"]);
+      for (var i = 0; i < kept.length; i++) if (typeof kept[i] === "string") ids[ids.length] = kept[i];
+    } catch (error) {
+      /* unreadable: nothing to skip, the collector stores each event id once anyway */
+    }
+    store("removeItem", [BEACON_SENT_KEY]);
+    return ids;
   }
 
   // ---- start -------------------------------------------------------------------------------

@@ -31,9 +31,10 @@ def state(*, user_id: str, identity: str | None, session_id: str | None, opted_o
     }
 
 
-def beacon(url: str, body: str | None) -> Op:
-    """What to send with `navigator.sendBeacon` when the page hides; `body` None: nothing."""
-    return {"op": "beacon", "url": url, "body": body}
+def beacon(url: str, chunks: list[str], chunk_ids: list[list[str]]) -> Op:
+    """What to send with `navigator.sendBeacon` when the page hides: whole ingest bodies, each
+    under 64 KB, and the event ids of each (`[]`: nothing)."""
+    return {"op": "beacon", "url": url, "chunks": chunks, "chunk_ids": chunk_ids}
 
 
 def warn(message: str) -> Op:

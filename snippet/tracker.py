@@ -127,6 +127,10 @@ class Tracker:
         jar = parse_document_cookie(message.cookies)
         for problem in self.persisted.adopt_at_boot(visitor, jar):
             self.warn(problem)
+        if visitor.consent.opted_out:
+            self.delivery.drop_all()  # an opt-out keeps nothing of ours, not even elsewhere
+        self.delivery.forget_sent(message.beacon_sent)
+        self.delivery.persist(visitor.consent.allows_tracking)
         # A new session of a visitor the cookie calls identified, maybe by Heap, whose
         # identities the collector never saw: tell it once, even if the page never does.
         new_session = visitor.clock.session is None
@@ -146,6 +150,7 @@ class Tracker:
     def receive(self, message: Message) -> None:
         """Handle a later message's records strictly in order."""
         self._adopt_other_tabs(parse_document_cookie(message.cookies))
+        self.delivery.forget_sent(message.beacon_sent)
         for record in message.records:
             self.handle(record)
         self.persisted.sync(self.visitor)
@@ -477,8 +482,9 @@ class Tracker:
 
     def _post_storage(self) -> None:
         """Tell the worker whether the page may keep things of ours beyond cookies (the boot
-        snapshot), at boot and whenever consent changes it."""
+        snapshot, the retry queue), at boot and whenever consent changes it."""
         may_store = self.visitor.consent.allows_tracking
+        self.delivery.persist(may_store)
         if may_store != self._posted_may_store:
             self._posted_may_store = may_store
             self.browser.post_to_page(ops.storage(may_store))

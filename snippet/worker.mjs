@@ -72,6 +72,147 @@ async function forgetOldSnapshots() {
   }
 }
 
+// ---- delivery: sending, the retry queue, tabs (docs/protocol.md, section 9) ----------------
+// The JS halves of snippet/pyodide_browser.py's send and store_* methods. Python decides what
+// is sent, kept and deleted; this only moves bytes, in the order Python asked.
+
+// Chromium fails a keepalive fetch once the keepalive bodies in flight pass 64 KiB together;
+// keepalive is what lets a request outlive its page, so it goes to the requests that fit.
+const KEEPALIVE_QUOTA_BYTES = 60_000;
+const GZIP_MIN_BYTES = 16_000; // smaller bodies gain too little to pay for compressing
+let keepaliveBytes = 0;
+
+async function gzipped(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// text/plain and no credentials: no CORS preflight. The collector finds gzip by its magic
+// bytes, so no Content-Encoding header (which would need a preflight) is sent.
+self.footfallSend = async (url, body) => {
+  let data = new TextEncoder().encode(body);
+  if (data.length >= GZIP_MIN_BYTES && self.CompressionStream) {
+    data = await gzipped(data).catch(() => data);
+  }
+  const keepalive = keepaliveBytes + data.length <= KEEPALIVE_QUOTA_BYTES;
+  if (keepalive) keepaliveBytes += data.length;
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "text/plain;charset=UTF-8" },
+      body: data,
+      credentials: "omit",
+      keepalive,
+    });
+    await response.arrayBuffer(); // until the body is read, the request holds its quota
+    return { status: response.status, retryAfter: response.headers.get("Retry-After") };
+  } catch {
+    return { status: 0, retryAfter: null };
+  } finally {
+    if (keepalive) keepaliveBytes -= data.length;
+  }
+};
+
+// Each worker holds the Web Lock "footfall-tab <id>" for its life: a record kept by a tab whose
+// lock nobody holds belongs to a page that is gone, and the next boot takes it over.
+const TAB_ID = crypto.randomUUID();
+const TAB_LOCK_PREFIX = "footfall-tab ";
+self.navigator.locks?.request(TAB_LOCK_PREFIX + TAB_ID, () => new Promise(() => {})).catch(() => {});
+
+const QUEUE_DB = "footfall-queue";
+let queueDb = null;
+let queueWork = Promise.resolve(); // one IndexedDB job at a time, in Python's order
+
+function openQueue() {
+  queueDb ??= new Promise((resolve, reject) => {
+    const request = self.indexedDB.open(QUEUE_DB, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("records", { keyPath: ["app", "id"] });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  queueDb.catch(() => (queueDb = null));
+  return queueDb;
+}
+
+// Deleting must not create the database (nothing is stored while consent forbids it).
+async function queueExists() {
+  if (queueDb !== null) return true;
+  const databases = await self.indexedDB.databases?.();
+  return !databases || databases.some((database) => database.name === QUEUE_DB);
+}
+
+function inTransaction(db, fill) {
+  return new Promise((resolve, reject) => {
+    const transaction = db.transaction("records", "readwrite");
+    const result = fill(transaction.objectStore("records"));
+    transaction.oncomplete = () => resolve(result);
+    transaction.onerror = transaction.onabort = () => reject(transaction.error);
+  });
+}
+
+function appRange(app) {
+  return IDBKeyRange.bound([app, ""], [app, "\uffff"]);
+}
+
+// Storage can be blocked or full anywhere: then nothing is kept, and tracking goes on.
+function queueJob(job, fallback) {
+  const done = queueWork.then(job).catch(() => fallback);
+  queueWork = done;
+  return done;
+}
+
+async function adoptRecords(app) {
+  if (!(await queueExists())) return "[]";
+  const db = await openQueue();
+  const takeOver = async () => {
+    const alive = new Set();
+    for (const lock of (await self.navigator.locks?.query())?.held ?? []) alive.add(lock.name);
+    const adopted = [];
+    await inTransaction(db, (store) => {
+      const cursor = store.openCursor(appRange(app));
+      cursor.onsuccess = () => {
+        const at = cursor.result;
+        if (!at) return;
+        const kept = at.value;
+        // Without Web Locks nobody can tell a live tab; the collector stores each id once.
+        if (kept.tab !== TAB_ID && !alive.has(TAB_LOCK_PREFIX + kept.tab)) {
+          at.update({ ...kept, tab: TAB_ID });
+          adopted.push(kept.json);
+        }
+        at.continue();
+      };
+    });
+    return JSON.stringify(adopted);
+  };
+  // One boot at a time, so two tabs never take over the same record.
+  return self.navigator.locks ? self.navigator.locks.request("footfall-queue " + app, takeOver) : takeOver();
+}
+
+self.footfallStore = {
+  put: (app, pairs) =>
+    queueJob(async () => {
+      const db = await openQueue();
+      await inTransaction(db, (store) => {
+        for (const [id, json] of JSON.parse(pairs)) store.put({ app, id, json, tab: TAB_ID });
+      });
+    }),
+  delete: (app, ids) =>
+    queueJob(async () => {
+      if (!(await queueExists())) return;
+      const db = await openQueue();
+      await inTransaction(db, (store) => {
+        for (const id of JSON.parse(ids)) store.delete([app, id]);
+      });
+    }),
+  clear: (app) =>
+    queueJob(async () => {
+      if (!(await queueExists())) return;
+      const db = await openQueue();
+      await inTransaction(db, (store) => store.delete(appRange(app)));
+    }),
+  adopt: (app) => queueJob(() => adoptRecords(app), "[]"),
+};
+
 // ---- booting -------------------------------------------------------------------------------
 
 // An inline lock file: Pyodide needs neither the 119 KB stock lock file nor its package index.

@@ -16,7 +16,7 @@ import pytest
 from collector.server import startup_line
 from collector.settings import Settings
 from tests.collector.wire import batch, event
-from tests.live_server import LiveServer, run_cli, start_server
+from tests.live_server import LiveServer, run_cli, server_processes, start_server
 
 
 @pytest.fixture(scope="module")
@@ -65,22 +65,6 @@ def test_without_a_bundle_the_apis_still_serve(server: LiveServer, app_id: str) 
     track = {"app_id": app_id, "identity": "sam", "event": "Signup"}
     assert httpx.post(server.url + "/api/track", json=track).status_code == 200
     assert pageview["event_id"] in exported_ids(server, app_id)
-
-
-def server_processes(pid: int) -> list[int]:
-    """The server and its descendants (granian serves from a worker process)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        found.append(todo.pop())
-        todo.extend(children.get(found[-1], []))
-    return found
 
 
 @contextmanager

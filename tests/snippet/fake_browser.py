@@ -1,5 +1,6 @@
-"""A fake `Browser` for tests: records ops and sent bodies, a hand-driven clock and timers, and
-sends that answer at once or wait until the test answers them."""
+"""A fake `Browser` for tests: records ops and sent bodies, a hand-driven clock and timers,
+sends that answer at once or wait until the test answers them, `navigator.onLine`, and the
+origin's retry queue shared by the tabs of one `FakeOrigin`, as IndexedDB and Web Locks share it."""
 
 import itertools
 import json
@@ -7,6 +8,7 @@ import secrets
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
+from snippet.browser import Reply
 from snippet.entry import Receiver, start
 
 START_MS = 1_700_000_000_000.0
@@ -16,21 +18,45 @@ class Answer:
     """What a held send awaits: the test sets `status`, then resumes the coroutine."""
 
     def __init__(self) -> None:
-        self.status: int | None = None
+        self.status: int | Reply | None = None
 
-    def __await__(self) -> Generator["Answer", None, int]:
+    def __await__(self) -> Generator["Answer", None, int | Reply]:
         while self.status is None:
             yield self
         return self.status
 
 
+class FakeOrigin:
+    """One origin's IndexedDB retry queue, and which tabs hold their Web Lock (are alive)."""
+
+    _tabs = itertools.count(1)
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], tuple[str, int]] = {}  # (app, id) -> (json, tab)
+        self.alive: set[int] = set()
+
+    def new_tab(self) -> int:
+        tab = next(self._tabs)
+        self.alive.add(tab)
+        return tab
+
+    def kept(self, app_id: str = "123") -> list[dict[str, Any]]:
+        """The records kept for `app_id`, parsed."""
+        return [json.loads(text) for (app, _), (text, _) in self.records.items() if app == app_id]
+
+
 class FakeBrowser:
-    def __init__(self, now_ms: float = START_MS) -> None:
+    def __init__(self, now_ms: float = START_MS, origin: FakeOrigin | None = None) -> None:
         self.ops: list[dict[str, Any]] = []
         self.sent: list[tuple[str, str]] = []
         self.clock_ms = now_ms
-        self.statuses: list[int] = []  # answers for the next sends; 200 once it runs out
+        # Answers for the next sends (a status or a Reply); 200 once it runs out.
+        self.statuses: list[int | Reply] = []
         self.hold = False  # True: sends wait for answer()
+        self.online = True
+        self.origin = origin or FakeOrigin()
+        self.tab = self.origin.new_tab()
+        self._online_callbacks: list[Callable[[], None]] = []
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = 0
         self._parked: list[tuple[Coroutine[Any, Any, None], Answer]] = []
@@ -42,11 +68,12 @@ class FakeBrowser:
         json.dumps(op)  # an op must be JSON-safe, as the real one posts a JSON string
         self.ops.append(op)
 
-    async def send(self, url: str, body: str) -> int:
+    async def send(self, url: str, body: str) -> Reply:
         self.sent.append((url, body))
-        if self.hold:
-            return await Answer()
-        return self.statuses.pop(0) if self.statuses else 200
+        if not self.online:
+            return Reply(0)  # fetch fails at once without a network
+        answer = (await Answer()) if self.hold else (self.statuses.pop(0) if self.statuses else 200)
+        return answer if isinstance(answer, Reply) else Reply(answer)
 
     async def get(self, url: str) -> str | None:
         self.fetched.append(url)
@@ -58,6 +85,32 @@ class FakeBrowser:
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
         self._timer_seq += 1
         self._timers.append((self.clock_ms + delay_s * 1000, self._timer_seq, callback))
+
+    def is_online(self) -> bool:
+        return self.online
+
+    def on_online(self, callback: Callable[[], None]) -> None:
+        self._online_callbacks.append(callback)
+
+    def store_put(self, app_id: str, records: list[tuple[str, str]]) -> None:
+        for event_id, text in records:
+            self.origin.records[(app_id, event_id)] = (text, self.tab)
+
+    def store_delete(self, app_id: str, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            self.origin.records.pop((app_id, event_id), None)
+
+    def store_clear(self, app_id: str) -> None:
+        for key in [key for key in self.origin.records if key[0] == app_id]:
+            del self.origin.records[key]
+
+    async def store_adopt(self, app_id: str) -> list[str]:
+        adopted = []
+        for (app, event_id), (text, tab) in self.origin.records.items():
+            if app == app_id and tab not in self.origin.alive:
+                self.origin.records[(app, event_id)] = (text, self.tab)
+                adopted.append(text)
+        return adopted
 
     # -- driving it --
     def run_task(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -75,11 +128,23 @@ class FakeBrowser:
     def in_flight(self) -> int:
         return len(self._parked)
 
-    def answer(self, status: int) -> None:
+    def answer(self, status: int | Reply) -> None:
         """Answer the oldest held send."""
         coroutine, answer = self._parked.pop(0)
         answer.status = status
         self._step(coroutine)
+
+    def go_online(self) -> None:
+        """The network is back: `online` fires."""
+        self.online = True
+        for callback in self._online_callbacks:
+            callback()
+
+    def close_tab(self) -> None:
+        """The page is gone: its worker with it, and its Web Lock released."""
+        self.origin.alive.discard(self.tab)
+        self._timers = []
+        self._parked = []
 
     def advance(self, seconds: float) -> None:
         """Move the clock, running timers that fall due, in order."""
@@ -109,6 +174,11 @@ class FakeBrowser:
 
     def sent_records(self) -> list[dict[str, Any]]:
         return [r for _, body in self.sent for r in json.loads(body)["records"]]
+
+    def beacon_records(self) -> list[dict[str, Any]]:
+        """The records the loader's unload beacon holds now, over all its chunks."""
+        beacon = self.ops_of("beacon")[-1]
+        return [r for body in beacon["chunks"] for r in json.loads(body)["records"]]
 
     def events(self) -> list[dict[str, Any]]:
         return [r for r in self.sent_records() if r["kind"] == "event"]

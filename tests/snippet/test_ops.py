@@ -14,7 +14,7 @@ EVERY_OP = [
     ops.set_cookies(["a=1; path=/"]),
     ops.probe_cookie_domain(["example.com"], "_hp2_hld.1", "SameSite=Lax"),
     ops.state(user_id="1", identity=None, session_id=None, opted_out=False),
-    ops.beacon("http://127.0.0.1:8000/api/ingest", None),
+    ops.beacon("http://127.0.0.1:8000/api/ingest", ["{}"], [["0" * 32]]),
     ops.warn("careful"),
     ops.ready(),
     ops.storage(True),
