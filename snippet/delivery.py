@@ -23,6 +23,9 @@ BATCH_FULL_BYTES = 32_000  # this much waiting goes out at once, without waiting
 RECORD_MAX_BYTES = 4_000_000
 BACKOFF_MAX_S = 60.0
 RETRY_AFTER_MAX_S = 600.0
+# While offline, how often navigator.onLine is read again: not every browser fires `online` in
+# a worker (Chromium's network emulation does not).
+OFFLINE_CHECK_S = 5.0
 # Answers from a collector that is up but will not take a record (500, 503, 429) count as tries;
 # a network failure does not (the collector is down or the visitor offline: the record waits).
 MAX_TRIES = 12
@@ -291,7 +294,8 @@ class Delivery:
         self._cancel_timer()
         self._publish_beacon()
         if reply.status == 0 and not self._browser.is_online():
-            return  # _on_online resumes
+            self._arm_timer(OFFLINE_CHECK_S)  # or _on_online, whichever comes first
+            return
         delay = backoff_delay(self._failures, self._rand())
         asked = retry_after_seconds(reply.retry_after, self._browser.now_ms())
         if asked is not None and reply.status in (429, 503):
@@ -405,7 +409,9 @@ class Delivery:
         if generation != self._timer_generation:
             return
         self._timer_due_ms = None
-        if self._paused:
+        if self._paused and self._failures and not self._browser.is_online():
+            self._arm_timer(OFFLINE_CHECK_S)  # no request can go out yet
+        elif self._paused:
             self._resume()
         else:
             self._pump(force=False)

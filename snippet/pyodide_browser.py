@@ -47,12 +47,15 @@ class PyodideBrowser:
         asyncio.get_event_loop().call_later(delay_s, callback)
 
     def is_online(self) -> bool:
-        """`navigator.onLine` of the worker."""
-        return bool(js.navigator.onLine)
+        """`navigator.onLine` of the worker (read in JS: through a proxy the getter throws)."""
+        try:
+            return bool(js.footfallIsOnline())
+        except Exception:
+            return True  # unknown: the backoff's timer retries
 
     def on_online(self, callback: Callable[[], None]) -> None:
         """Run `callback` on every `online` event of the worker's global scope."""
-        js.addEventListener("online", create_proxy(lambda _event: callback()))
+        js.footfallOnOnline(create_proxy(callback))
 
     def store_put(self, app_id: str, records: list[tuple[str, str]]) -> None:
         """Keep records in IndexedDB, owned by this tab (worker.mjs `footfallStore`)."""

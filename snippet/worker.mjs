@@ -113,6 +113,9 @@ self.footfallSend = async (url, body) => {
   }
 };
 
+self.footfallIsOnline = () => self.navigator.onLine;
+self.footfallOnOnline = (callback) => self.addEventListener("online", () => callback());
+
 // Each worker holds the Web Lock "footfall-tab <id>" for its life: a record kept by a tab whose
 // lock nobody holds belongs to a page that is gone, and the next boot takes it over.
 const TAB_ID = crypto.randomUUID();
