@@ -545,16 +545,19 @@ class _RepeatedJSON:
 
 
 def _stored_event_ids(conn: sqlite3.Connection, app_id: str, event_ids: list[str]) -> set[str]:
-    """Those of `event_ids` the app has stored already."""
+    """Those of `event_ids` the app has stored already, or stored and deleted with their user
+    (a tracker's retry of one must not bring a deleted user back)."""
     known: set[str] = set()
     for start in range(0, len(event_ids), MAX_QUERY_IDS):
         chunk = event_ids[start : start + MAX_QUERY_IDS]
+        marks = ", ".join("?" * len(chunk))
         known.update(
             row[0]
             for row in conn.execute(
-                "SELECT event_id FROM events WHERE app_id = ? AND event_id IN"
-                f" ({', '.join('?' * len(chunk))})",
-                (app_id, *chunk),
+                f"SELECT event_id FROM events WHERE app_id = ? AND event_id IN ({marks})"
+                f" UNION ALL SELECT record_id FROM applied_records"
+                f" WHERE app_id = ? AND record_id IN ({marks})",
+                (app_id, *chunk, app_id, *chunk),
             )
         )
     return known
@@ -771,6 +774,12 @@ def _delete_user(conn: sqlite3.Connection, app_id: str, user_id: str) -> None:
         )
     ]
     for gone in ids:
+        # The deleted events' ids stay (only ids), so a retry of one is a duplicate.
+        conn.execute(
+            "INSERT OR IGNORE INTO applied_records (app_id, record_id)"
+            " SELECT app_id, event_id FROM events WHERE app_id = ? AND user_id = ?",
+            (app_id, gone),
+        )
         conn.execute("DELETE FROM events WHERE app_id = ? AND user_id = ?", (app_id, gone))
         conn.execute(
             "DELETE FROM warnings WHERE app_id = ? AND json_extract(detail, '$.user_id') = ?",

@@ -111,6 +111,26 @@ def test_deleting_by_a_merged_user_id_deletes_the_person(
     assert rows(server, "SELECT * FROM users WHERE user_id IN ('601', '602')") == []
 
 
+def test_a_retry_of_a_deleted_users_event_does_not_bring_the_user_back(
+    server: LiveServer, app: dict, token: str
+) -> None:
+    # The tracker keeps unacknowledged events and resends them with their ids: one whose answer
+    # was lost may come again after its user was deleted.
+    app_id = app["app_id"]
+    sent = event("651")
+    assert httpx.post(server.url + "/api/ingest", json=batch(app_id, sent)).status_code == 200
+    answer = httpx.post(
+        f"{server.url}{V0}/user_deletion",
+        json={"users": [{"user_id": "651"}]},
+        headers=bearer(token),
+    )
+    wait_complete(server, token, answer.json()["deletion_request_id"])
+    retried = httpx.post(server.url + "/api/ingest", json=batch(app_id, sent, event("652")))
+    assert retried.json() == {"accepted": 1, "duplicates": 1, "rejected": []}
+    assert rows(server, "SELECT user_id FROM users WHERE user_id IN ('651', '652')") == [("652",)]
+    assert rows(server, "SELECT * FROM events WHERE event_id = ?", sent["event_id"]) == []
+
+
 @pytest.mark.parametrize(
     "auth",
     [None, ("nope", "x"), ("APP", "wrong-key"), "Basic !!!", "Bearer abc", b"Basic \xe9\xe9"],
