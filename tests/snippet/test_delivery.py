@@ -230,7 +230,9 @@ def test_retry_after_is_honoured_on_429_and_503(status: int, honoured: bool) -> 
     assert delivery.unsent == []
 
 
-def test_offline_sends_nothing_until_online_fires() -> None:
+@pytest.mark.parametrize("online_fires", [True, False])
+def test_offline_sends_nothing_until_back_online(online_fires: bool) -> None:
+    # Chromium's network emulation changes navigator.onLine in a worker but fires no `online`.
     browser = FakeBrowser()
     delivery, _ = make(browser)
     browser.online = False
@@ -239,21 +241,12 @@ def test_offline_sends_nothing_until_online_fires() -> None:
     browser.advance(3600)
     assert len(browser.sent) == 1 and len(delivery.unsent) == 1
     delivery.add(record(2))
-    browser.go_online()
+    if online_fires:
+        browser.go_online()
+    else:
+        browser.online = True
+        browser.advance(OFFLINE_CHECK_S)
     assert sent_ids(browser)[-1] == ["001", "002"] and delivery.unsent == []
-
-
-def test_offline_notices_being_online_without_the_event() -> None:
-    # Chromium's network emulation changes navigator.onLine in a worker but fires no `online`.
-    browser = FakeBrowser()
-    delivery, _ = make(browser)
-    browser.online = False
-    delivery.add(record(1))
-    delivery.flush()
-    browser.advance(60)
-    assert len(browser.sent) == 1
-    browser.online = True  # no event
-    assert advance_until_sent(browser) <= OFFLINE_CHECK_S and delivery.unsent == []
 
 
 def test_a_collector_that_keeps_failing_drops_records_after_max_tries() -> None:
@@ -388,15 +381,20 @@ def test_nothing_is_kept_without_persist() -> None:
     assert kept_ids(browser) == ["001"]
 
 
-def test_the_next_boot_takes_over_a_gone_tabs_queue_and_sends_it() -> None:
-    origin = FakeOrigin()
-    first = FakeBrowser(origin=origin)
-    first.hold = True
-    delivery, _ = make(first)
-    for n in (1, 2):
+def tab_gone_with(origin: FakeOrigin, *numbers: int) -> None:
+    """A tab that kept these records, one of them in flight, and went away unanswered."""
+    tab = FakeBrowser(origin=origin)
+    tab.hold = True
+    delivery, _ = make(tab)
+    for n in numbers:
         delivery.add(record(n))
     delivery.flush()
-    first.close_tab()  # navigated away before the answer
+    tab.close_tab()
+
+
+def test_the_next_boot_takes_over_a_gone_tabs_queue_and_sends_it() -> None:
+    origin = FakeOrigin()
+    tab_gone_with(origin, 1, 2)
     second = FakeBrowser(origin=origin)
     make(second)
     assert sent_ids(second) == [["001", "002"]]
@@ -424,13 +422,7 @@ def test_a_live_tabs_queue_is_left_alone_and_two_boots_never_share_one() -> None
 
 def test_a_beacon_delivered_record_is_not_taken_over() -> None:
     origin = FakeOrigin()
-    first = FakeBrowser(origin=origin)
-    first.hold = True
-    delivery, _ = make(first)
-    for n in (1, 2):
-        delivery.add(record(n))
-    delivery.publish_beacon()
-    first.close_tab()
+    tab_gone_with(origin, 1, 2)
     second = FakeBrowser(origin=origin)
     delivery = Delivery(second, second.run_task, app_id="123", url=URL, warn=print)
     delivery.forget_sent([f"{1:032x}"])  # the boot message says the beacon carried it
@@ -440,12 +432,7 @@ def test_a_beacon_delivered_record_is_not_taken_over() -> None:
 
 def test_records_older_than_the_age_limit_are_deleted_not_sent() -> None:
     origin = FakeOrigin()
-    first = FakeBrowser(origin=origin)
-    first.hold = True
-    delivery, _ = make(first)
-    delivery.add(record(1))
-    delivery.publish_beacon()
-    first.close_tab()
+    tab_gone_with(origin, 1)
     later = FakeBrowser(now_ms=START_MS + QUEUE_MAX_AGE_MS + 1, origin=origin)
     make(later)
     assert later.sent == [] and origin.kept() == []
