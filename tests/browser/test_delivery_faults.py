@@ -40,13 +40,15 @@ TRACK_EVENTS = """([name, prefix, count]) => {
 
 @pytest.fixture(scope="module", autouse=True)
 def print_table(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The scenario table, on the terminal (not captured) once the module's tests ran."""
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and TALLIES:
-        reporter.write_line("")
-        reporter.write_line(f"delivery faults (collector down {DOWN_S:.0f} s):")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if capture is None or not TALLIES:
+        return
+    with capture.global_and_fixture_disabled():
+        print(f"\ndelivery faults (collector down {DOWN_S:.0f} s):")
         for tally in TALLIES:
-            reporter.write_line("  " + tally.row())
+            print("  " + tally.row())
 
 
 def tally(scenario: str, tries: int, expected: set[str], stored: Counter[str]) -> None:
