@@ -25,7 +25,7 @@ from tests.browser.delivery_faults import (
     wait_for_count,
     wait_for_marks,
 )
-from tests.live_server import LiveServer, free_port, run_cli, start_server
+from tests.live_server import LiveServer, free_port, kill_server, run_cli, start_server
 
 TRIES = 6
 EVENTS = 20
@@ -150,7 +150,7 @@ def test_the_collector_sigkilled_during_a_burst(
     wait_for_count(own_server.db_path, app_id, 1, 30, "pageview")
     click_burst(page, 1000)
     wait_for_count(own_server.db_path, app_id, 200, 60, "click")
-    own_server.kill()
+    kill_server(own_server)
     back = restart(own_server, tmp_path)
     try:
         stored = wait_for_count(back.db_path, app_id, 1000, DELIVERY_TIMEOUT_S, "click")
