@@ -85,30 +85,6 @@ def wait_for_count(
         time.sleep(0.1)
 
 
-@dataclass
-class Tally:
-    """One scenario's outcome over its tries: events expected, lost and stored twice."""
-
-    scenario: str
-    tries: int = 0
-    expected: int = 0
-    lost: int = 0
-    doubled: int = 0
-
-    def add(self, expected: set[str], stored: Counter[str]) -> None:
-        """Tries that should have stored each of `expected` once (more tries when it holds
-        one mark per try: `tries` counts marks then)."""
-        self.expected += len(expected)
-        self.lost += len(expected - set(stored))
-        self.doubled += sum(n - 1 for mark, n in stored.items() if mark in expected and n > 1)
-
-    def row(self) -> str:
-        return (
-            f"{self.scenario:52} tries {self.tries:2}  expected {self.expected:6}  "
-            f"lost {self.lost:3}  doubled {self.doubled:3}"
-        )
-
-
 @dataclass(frozen=True)
 class IngestSeen:
     """One ingest POST the proxy saw: when, what it answered, and the event ids it carried."""

@@ -19,12 +19,12 @@ from tests.browser.conftest import Demo
 from tests.browser.delivery_faults import (
     PAGE_QUERY,
     FaultProxy,
-    Tally,
     click_burst,
     stored_counts,
     wait_for_count,
     wait_for_marks,
 )
+from tests.browser.page_exit import Tally, report_table
 from tests.live_server import LiveServer, free_port, kill_server, run_cli, start_server
 
 TRIES = 6
@@ -46,25 +46,23 @@ def print_table(request: pytest.FixtureRequest) -> Iterator[None]:
     if capture is None or not TALLIES:
         return
     with capture.global_and_fixture_disabled():
-        print(f"\ndelivery faults (collector down {DOWN_S:.0f} s):")
-        for tally in TALLIES:
-            print("  " + tally.row())
+        print(f"\ndelivery faults (collector down {DOWN_S:.0f} s):\n{report_table(TALLIES)}")
 
 
 def tally(scenario: str, tries: int, expected: set[str], stored: Counter[str]) -> None:
     """Record a scenario's outcome for the table; assert nothing was lost or doubled."""
-    result = Tally(scenario, tries=tries)
-    result.add(expected, stored)
-    TALLIES.append(result)
-    assert (result.lost, result.doubled) == (0, 0), result.row()
+    lost = len(expected - set(stored))
+    doubled = sum(n - 1 for mark, n in stored.items() if mark in expected and n > 1)
+    TALLIES.append(Tally(scenario, tries, lost, doubled))
+    assert (lost, doubled) == (0, 0), report_table(TALLIES[-1:])
 
 
 def tally_burst(scenario: str, clicks: int, stored: Counter[str]) -> None:
     """A burst's clicks carry no mark: more rows than clicks would be clicks stored twice."""
     rows = sum(stored.values())
-    result = Tally(scenario, 1, clicks, max(0, clicks - len(stored)), max(0, rows - clicks))
-    TALLIES.append(result)
-    assert (result.lost, result.doubled) == (0, 0), result.row()
+    lost, doubled = max(0, clicks - len(stored)), max(0, rows - clicks)
+    TALLIES.append(Tally(scenario, 1, lost, doubled))
+    assert (lost, doubled) == (0, 0), report_table(TALLIES[-1:])
 
 
 def new_app(server: LiveServer, name: str) -> str:
