@@ -230,3 +230,57 @@ def click_then_leave(browser: Browser, site: Site, tries: int) -> Tally:
         return context, landing_click_and_next_page(number)
 
     return run_scenario("click, then another site / tab closed", site, tries, one_try)
+
+
+# A booted page's link (or form) whose handler calls heap.track and which leaves at once.
+LEAVING_ELEMENT = """([kind, href]) => {
+  const leave = document.createElement(kind === "link" ? "a" : "form");
+  leave.id = "leave";
+  if (kind === "link") {
+    leave.href = href;
+    leave.textContent = "Sign up";
+    leave.setAttribute("onclick", "heap.track('Leaving', {by: 'link'})");
+  } else {
+    // A GET form: its fields become the query, so they carry the app and the try.
+    const url = new URL(href);
+    leave.action = url.pathname;
+    leave.setAttribute("onsubmit", "heap.track('Leaving', {by: 'form'})");
+    for (const [name, value] of url.searchParams) {
+      const field = document.createElement("input");
+      Object.assign(field, {type: "hidden", name, value});
+      leave.append(field);
+    }
+    leave.insertAdjacentHTML("beforeend", "<button id=send type=submit>Send</button>");
+  }
+  document.body.append(leave);
+}"""
+
+
+def tracked_exit(browser: Browser, site: Site, tries: int, kind: str) -> Tally:
+    """A booted tracker (a repeat visit): a link click or a native form submit whose handler
+    calls heap.track and which navigates at once; what Python had not handled comes by the
+    journal to the next page's boot."""
+    context = browser.new_context()
+    first = context.new_page()
+    first.goto(site.url("", 0))
+    wait_for_boot(first)  # the profile now has the tracker's cookies and boot snapshot
+    first.close()
+
+    def one_try(number: int) -> tuple[BrowserContext, list[Expected]]:
+        page = context.new_page()
+        page.goto(site.url("", number))
+        wait_for_boot(page)
+        page.evaluate(LEAVING_ELEMENT, [kind, site.url("form.html", number)])
+        with page.expect_navigation():
+            page.click("#leave" if kind == "link" else "#send")
+        wait_for_boot(page)
+        page.close()
+        target = "leave" if kind == "link" else "send"
+        return context, [
+            Expected("custom", "/demo/", number),
+            Expected("click", "/demo/", number, target),
+            Expected("pageview", "/demo/form.html", number),
+        ]
+
+    scenario = f"booted page, {kind} calling heap.track leaves at once"
+    return run_scenario(scenario, site, tries, one_try)

@@ -56,6 +56,13 @@ def test_a_click_before_the_visitor_leaves_is_delivered_by_the_next_visit(
     assert_nothing_lost_or_doubled(page_exit.click_then_leave(browser, site, TRIES))
 
 
+@pytest.mark.parametrize("kind", ["link", "form"])
+def test_a_tracked_link_or_form_that_leaves_a_booted_page_at_once_is_delivered(
+    browser: Browser, site: Site, kind: str
+) -> None:
+    assert_nothing_lost_or_doubled(page_exit.tracked_exit(browser, site, TRIES, kind))
+
+
 def ours_in_storage(page: Page) -> list[str]:
     return [key for key in page.evaluate("Object.keys(localStorage)") if key.startswith("_ff_")]
 
