@@ -223,6 +223,7 @@ def click_then_leave(browser: Browser, site: Site, tries: int) -> Tally:
         page.click("#buy-yoyo")
         if number % 2:
             page.goto(site.other_site())
+            page.wait_for_timeout(1000)  # the visitor looks at the other site, then closes it
         page.close()
         next_visit = context.new_page()
         next_visit.goto(site.url("form.html", number))
