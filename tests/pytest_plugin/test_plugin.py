@@ -100,6 +100,12 @@ def test_install_on_a_page_without_a_snippet(page, analytics):
     assert click["app_id"] == "plain-app" and click["target"]["text"] == ""
 
 
+def test_a_test_without_analytics_keeps_its_page_as_it_is(page):
+    serve(page, CLASSIC)  # its Heap snippet's script is not routed: it fails to load here
+    page.wait_for_load_state("load")  # an async script holds the load event until it settles
+    assert page.evaluate("Array.isArray(window.heap) && window.heap.loaded === undefined")
+
+
 def test_wait_for_fails_with_the_nearest_events(page, analytics):
     serve(page, CLASSIC)
     page.click("#buy")
@@ -128,8 +134,13 @@ def test_fixtures_on_real_pages_and_their_failure_messages(inner_project: pytest
         "-p", "no:cacheprovider", SLOW_MACHINE_TIMEOUT, "-rf", timeout=INNER_TIMEOUT_S
     )
     output = result.stdout.str()
-    result.assert_outcomes(passed=3, failed=3)
-    for passing in ("classic_snippet", "current_snippet", "install_on_a_page_without_a_snippet"):
+    result.assert_outcomes(passed=4, failed=3)
+    for passing in (
+        "classic_snippet",
+        "current_snippet",
+        "install_on_a_page_without_a_snippet",
+        "a_test_without_analytics_keeps_its_page_as_it_is",
+    ):
         assert f"FAILED test_pages.py::test_{passing}" not in output
 
     nearest = _failure(output, "test_wait_for_fails_with_the_nearest_events")
