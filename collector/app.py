@@ -31,6 +31,9 @@ def create_app(settings: Settings) -> Starlette:
     storage = SQLiteStorage(settings.db_path)
     if settings.demo:
         storage.ensure_app(DEMO_APP_ID, DEMO_APP_NAME)
+        # site/embed.html at one loopback name talks to the demo app at the other.
+        loopback = [f"http://{host}:{settings.port}" for host in ("127.0.0.1", "localhost")]
+        storage.change_bridge_origins(DEMO_APP_ID, loopback)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

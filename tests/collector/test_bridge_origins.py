@@ -69,16 +69,22 @@ def test_an_unknown_app_is_a_clear_error(tmp_path: Path) -> None:
     assert "no app 'nope'" in done.stderr and "footfall apps create" in done.stderr
 
 
-def test_the_collector_serves_the_list_as_it_is_now(tmp_path: Path) -> None:
+def test_the_collector_serves_the_list_as_it_is_now_and_the_demo_allows_loopback(
+    tmp_path: Path,
+) -> None:
     with start_server(tmp_path, "--demo") as server:
         url = f"{server.url}/api/apps/demo/bridge"
+        port = server.url.rsplit(":", 1)[1]
+        loopback = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]  # for site/embed.html
         first = httpx.get(url)
-        assert first.status_code == 200 and first.json() == {"allowOrigins": []}
+        assert first.status_code == 200 and first.json() == {"allowOrigins": loopback}
         assert first.headers["access-control-allow-origin"] == "*"
         run_cli(
             "apps", "update", "demo", "--db", str(server.db_path),
-            "--allow-origin", "http://localhost:1234",
+            "--allow-origin", "http://localhost:1234", "--disallow-origin", loopback[1],
         )  # fmt: skip
-        assert httpx.get(url).json() == {"allowOrigins": ["http://localhost:1234"]}
+        assert httpx.get(url).json() == {
+            "allowOrigins": ["http://127.0.0.1:" + port, "http://localhost:1234"]
+        }
         missing = httpx.get(f"{server.url}/api/apps/nope/bridge")
         assert missing.status_code == 404 and missing.json() == {"error": "no app 'nope'"}
