@@ -402,7 +402,8 @@ class Tracker:
         if isinstance(call, str):
             self.warn(f"ignored a bridge message from {origin}: {call}")
         elif call.method == "getUserId":
-            self.browser.post_to_page(ops.bridge_reply(origin, self.visitor.user_id))
+            if self.visitor.consent.allows_tracking:  # no id leaves before consent, or after
+                self.browser.post_to_page(ops.bridge_reply(origin, self.visitor.user_id))
         else:
             self._on_call(call.method, call.args, time)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from snippet.bridge import BRIDGE_ACTIONS, allowed_origins, bridge_call, normalized_origin
-from tests.snippet.fake_browser import FakeBrowser, boot, message, navigate, record_id
+from tests.snippet.fake_browser import FakeBrowser, boot, call, message, navigate, record_id
 
 HOST = "https://partner.example"
 BRIDGE_URL = "http://127.0.0.1:8000/api/apps/123/bridge"
@@ -51,6 +51,17 @@ def test_get_user_id_answers_the_allowed_origin_only() -> None:
     receiver.receive(message(bridge(marked("getUserId"))))
     [reply] = browser.ops_of("bridge_reply")
     assert reply == {"op": "bridge_reply", "origin": HOST, "user_id": browser.state()["user_id"]}
+
+
+@pytest.mark.parametrize("consent", [[], ["optOut"]])
+def test_get_user_id_answers_nothing_without_consent(consent: list[str]) -> None:
+    browser = FakeBrowser()
+    config = {"bridgeOrigins": [HOST], "requireConsent": True}
+    receiver = boot(browser, [navigate(), *[call(m) for m in consent]], config=config)
+    receiver.receive(message(bridge(marked("getUserId"))))
+    assert browser.ops_of("bridge_reply") == []
+    receiver.receive(message(call("optIn"), bridge(marked("getUserId"))))
+    assert len(browser.ops_of("bridge_reply")) == 1
 
 
 @pytest.mark.parametrize(
