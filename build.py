@@ -31,6 +31,8 @@ from pathlib import Path
 import brotli
 import zstandard
 
+from snippet import wire
+
 ROOT = Path(__file__).resolve().parent
 PYODIDE_VERSION = "314.0.7"
 TERSER = ROOT / "node_modules" / "terser" / "bin" / "terser"
@@ -298,7 +300,12 @@ def build(out: Path) -> dict[str, object]:
     write_if_changed(out / worker_path, worker)
     step(f"worker: {worker_path}")
 
-    loader = minify(render(ROOT / "snippet" / "loader.js", {"WORKER_PATH": worker_path}))
+    loader_values = {
+        "WORKER_PATH": worker_path,
+        "OBSERVED_ATTR_MAX": str(wire.OBSERVED_ATTR_MAX),
+        "OBSERVED_TEXT_MAX": str(wire.OBSERVED_TEXT_MAX),
+    }
+    loader = minify(render(ROOT / "snippet" / "loader.js", loader_values))
     write_if_changed(out / "loader.js", loader)
     step(f"loader: {len(loader):,} bytes, {len(gzip.compress(loader, 9)):,} gzipped")
 

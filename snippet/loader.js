@@ -7,8 +7,8 @@
   var WORKER_PATH = "__WORKER_PATH__"; // filled in by build.py, relative to this script
   var CHAIN_MAX = 64; // elements from the target up to <body>
   var DETAIL_MAX = 8; // elements that carry text and cursor
-  var ATTR_MAX = 1024;
-  var TEXT_MAX = 2048;
+  var ATTR_MAX = __OBSERVED_ATTR_MAX__; // snippet/wire.py, filled in by build.py
+  var TEXT_MAX = __OBSERVED_TEXT_MAX__;
   var DEPTH_MAX = 64; // nesting of a call's arguments
   var BUFFER_MAX = 1000; // records kept while Python starts (it may never: CSP, no WebAssembly)
   // The journal (docs/protocol.md, section 6): what Python has not handled when the page hides.

@@ -38,6 +38,11 @@ SESSION_FIELDS = ("landing_page", "initial_referrer")  # and the landing page's 
 TARGET_TEXT_MAX = 1024
 PAGE_TEXT_MAX = 2048
 STORED_TEXT_MAX = 8192
+# What the loader reads of an element before Python decides (docs/protocol.md, section 1), filled
+# into loader.js by build.py: attribute values cut at the target cap, and twice that of text,
+# since redaction may remove part of what was read.
+OBSERVED_ATTR_MAX = TARGET_TEXT_MAX
+OBSERVED_TEXT_MAX = 2 * TARGET_TEXT_MAX
 
 Scalar = str | int | float | bool  # a property value
 Page = dict[str, str]
