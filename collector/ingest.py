@@ -11,7 +11,7 @@ Every field of the wire records is checked and stored, except the envelope's `se
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -90,25 +90,37 @@ class Batch:
 def ingest_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
     """The ingest endpoint, with CORS for any origin."""
 
-    async def ingest(request: Request) -> Response:
-        cors = cors_headers(request)
-        if request.method == "OPTIONS":
-            return Response(status_code=204, headers=cors)
-        try:
-            batch = parse_batch(await read_json(request, settings.max_ingest_bytes))
-            require_known_app(storage, batch.app_id)
-        except RequestProblem as bad:
-            return error_response(bad.status, bad.message, cors)
+    async def ingest(request: Request, cors: dict[str, str]) -> Response:
+        batch = parse_batch(await read_json(request, settings.max_ingest_bytes))
+        require_known_app(storage, batch.app_id)
         user_agent = request.headers.get("user-agent", "")
-        try:
-            answer = await ingest_batch(storage, settings, batch, user_agent)
-        except StorageError as error:
-            return error_response(503, f"{error}; retry later", cors)
+        answer = await ingest_batch(storage, settings, batch, user_agent)
         if answer.nothing_usable():
             return answer.response(cors, error=answer.first_rejection("record"))
         return answer.response(cors)
 
-    return [Route("/api/ingest", ingest, methods=["POST", "OPTIONS"])]
+    return [Route("/api/ingest", page_endpoint(ingest), methods=["POST", "OPTIONS"])]
+
+
+PageHandler = Callable[[Request, dict[str, str]], Awaitable[Response]]
+
+
+def page_endpoint(handle: PageHandler) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint that host pages post to from any origin (ingest, the fallback): the CORS
+    preflight, and a bad request or a storage failure answered as JSON with the CORS headers."""
+
+    async def endpoint(request: Request) -> Response:
+        cors = cors_headers(request)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=cors)
+        try:
+            return await handle(request, cors)
+        except RequestProblem as bad:
+            return error_response(bad.status, bad.message, cors)
+        except StorageError as error:
+            return error_response(503, f"{error}; retry later", cors)
+
+    return endpoint
 
 
 def cors_headers(request: Request) -> dict[str, str]:

@@ -19,10 +19,10 @@ from starlette.routing import BaseRoute, Route
 
 from collector.batch_answer import require_known_app
 from collector.clock import now_ms
-from collector.ingest import Batch, cors_headers, ingest_batch, parse_batch
+from collector.ingest import Batch, ingest_batch, page_endpoint, parse_batch
 from collector.request_body import RequestProblem, error_response, read_json
 from collector.settings import Settings
-from collector.storage.base import Storage, StorageError
+from collector.storage.base import Storage
 from snippet.browser import Reply
 from snippet.entry import start
 
@@ -135,26 +135,15 @@ def _first_time(message_json: str) -> float:
 def observed_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
     """The fallback endpoint, with the same CORS as /api/ingest."""
 
-    async def observed(request: Request) -> Response:
-        cors = cors_headers(request)
-        if request.method == "OPTIONS":
-            return Response(status_code=204, headers=cors)
-        try:
-            app_id, message_json = observed_message(
-                await read_json(request, settings.max_ingest_bytes)
-            )
-            require_known_app(storage, app_id)
-        except RequestProblem as bad:
-            return error_response(bad.status, bad.message, cors)
+    async def observed(request: Request, cors: dict[str, str]) -> Response:
+        app_id, message_json = observed_message(await read_json(request, settings.max_ingest_bytes))
+        require_known_app(storage, app_id)
         bodies, warnings = tracker_batches(message_json, _first_time(message_json))
         records = [record for body in bodies for record in parse_batch(json.loads(body)).records]
         if not records and warnings:  # the tracker refused it all: say why
             return error_response(400, "; ".join(warnings), cors)
         user_agent = request.headers.get("user-agent", "")
-        try:
-            answer = await ingest_batch(storage, settings, Batch(app_id, records), user_agent)
-        except StorageError as error:
-            return error_response(503, f"{error}; retry later", cors)
+        answer = await ingest_batch(storage, settings, Batch(app_id, records), user_agent)
         return answer.response(cors)
 
-    return [Route("/api/observed", observed, methods=["POST", "OPTIONS"])]
+    return [Route("/api/observed", page_endpoint(observed), methods=["POST", "OPTIONS"])]
