@@ -105,10 +105,6 @@ def test_the_readme_policy_lets_the_tracker_run_with_no_warning(
     visit.context.close()
 
 
-@pytest.mark.xfail(
-    reason="intermittent: the no-Python fallback beacon sent at page exit was lost once in a"
-    " quiet full run (the same loss as test_page_exit's pages closed before boot; cause not found)"
-)
 @pytest.mark.parametrize(
     ("policy", "directive"),
     [
@@ -149,7 +145,10 @@ def test_a_blocking_policy_gets_one_warning_naming_it_and_pageviews_still_count(
     assert len(visit.warnings) == 1, visit.warnings
     assert directive in visit.warnings[0] and "cannot run" in visit.warnings[0]
     visit.leave()
-    (pageview,) = events(server, app_id, path)
+    found = events(server, app_id, path)
+    if not found:  # the known, unfixed loss of the no-Python fallback beacon at page exit
+        pytest.xfail("intermittent: the fallback pageview sent at page exit was not stored")
+    (pageview,) = found
     assert pageview["type"] == "pageview" and pageview["page"]["title"] == f"Host {path}"
     assert visit.errors == []
     visit.context.close()
