@@ -2,8 +2,9 @@
 # The two commands (see README.md):
 #   ./dev.sh demo   set everything up, then run the collector with the demo site on a SQLite file
 #   ./dev.sh test   set everything up, then run every test
-# Setup installs what a fresh machine lacks: Debian's chromium (tests only), a Python virtualenv
-# with the footfall package, the pinned Pyodide npm package, and the tracker bundle.
+# Setup installs what a fresh machine lacks: Debian's chromium, clickhouse-server and postgresql
+# (tests only), a Python virtualenv with the footfall package, the pinned Pyodide npm package,
+# and the tracker bundle.
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
@@ -21,6 +22,19 @@ install_chromium() {
   say "installing Debian's chromium for the browser tests"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
+# The scale-out backend's tests start private servers from these (tests/services.py); Debian's
+# ClickHouse is 18.16, which the backend is written for.
+install_servers() {
+  local missing=()
+  [ -x /usr/sbin/clickhouse-server ] || missing+=(clickhouse-server)
+  command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
+  [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql)
+  if [ ${#missing[@]} = 0 ]; then return; fi
+  say "installing Debian's ${missing[*]} for the scale-out storage tests"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 install_python() {
@@ -53,6 +67,7 @@ case "${1:-}" in
     ;;
   test)
     install_chromium
+    install_servers
     install_python
     build_tracker
     fetch_pyodide_test_wheels
