@@ -4,7 +4,8 @@ import json
 from dataclasses import dataclass, field
 
 from snippet.ids import proposed_user_id
-from snippet.wire import AUTOCAPTURED_TYPES, EVENT_ID
+from snippet.validate import clean_page_context
+from snippet.wire import AUTOCAPTURED_TYPES, EVENT_ID, PageContext
 
 RECORD_KINDS = frozenset(
     {"call", "navigate", *AUTOCAPTURED_TYPES, "hide", "cookie_domain", "bridge"}
@@ -26,6 +27,8 @@ class Boot:
     protocol: str = "https:"
     in_iframe: bool = False
     user_id: str | None = None  # drawn by the loader on a first visit; Python validates it
+    # The visitor's screen, viewport, language and time zone, sent with every event.
+    context: PageContext = field(default_factory=lambda: clean_page_context(None))
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ def _parse_boot(raw: object) -> Boot:
         protocol=_boot_text(raw, "protocol") or "https:",
         in_iframe=raw.get("in_iframe") is True,
         user_id=proposed_user_id(raw.get("user_id")),
+        context=clean_page_context(raw.get("context")),
     )
 
 

@@ -53,6 +53,7 @@
   var BlobClass = W.Blob;
   var URLClass = W.URL;
   var historyProto = W.History && W.History.prototype;
+  var DateTimeFormat = W.Intl && W.Intl.DateTimeFormat;
 
   var warned = {};
   var blocked = false; // warnBlocked() spoke
@@ -501,9 +502,25 @@
       hostname: location.hostname,
       protocol: location.protocol,
       in_iframe: W.top !== W.self,
+      context: deviceContext(),
     };
     if (proposedUserId) info.user_id = proposedUserId;
     return info;
+  }
+
+  // The visitor's device, sent with every event (docs/protocol.md, section 1); Python checks it.
+  function deviceContext() {
+    var context = {};
+    try {
+      var screen = W.screen;
+      context.screen = { width: screen.width, height: screen.height };
+      context.viewport = { width: W.innerWidth, height: W.innerHeight };
+      context.language = navigator.language;
+      context.time_zone = new DateTimeFormat().resolvedOptions().timeZone;
+    } catch (error) {
+      /* what was read so far is kept */
+    }
+    return context;
   }
 
   function send(url, body) {

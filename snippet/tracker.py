@@ -260,6 +260,7 @@ class Tracker:
                 page=page.as_wire(),
                 target=target,
                 session=session_properties(session.landing),
+                context=self.boot.context,
             )
         )
 

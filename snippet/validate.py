@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from snippet.wire import CUSTOM, EVENT_TYPES, Scalar
+from snippet.wire import CUSTOM, EVENT_TYPES, PageContext, Scalar
 
 EVENT_NAME_MAX = 255
 SERVER_EVENT_NAME_MAX = 1024  # Heap's server-side track allows longer names than the web API
@@ -15,6 +15,9 @@ PROPERTY_KEY_MAX = 511  # keys must be shorter than 512
 EVENT_VALUE_MAX = 1023  # values must be shorter than 1024
 USER_VALUE_MAX = 255  # user property values: 255 characters or fewer
 IDENTITY_MAX = 254  # identities must be shorter than 255
+SCREEN_SIDE_MAX = 100_000  # CSS pixels: beyond any screen; a larger number is not a screen
+LANGUAGE_MAX = 35  # BCP 47's longest tags in use
+TIME_ZONE_MAX = 64  # IANA names are at most 30 characters; room for what browsers invent
 USER_ID_MAX = 2**53 - 1  # Heap user ids are decimal numbers a JavaScript double holds exactly
 # The names of pageviews and autocaptured events: a custom event may not take them.
 RESERVED_TRACK_NAMES = frozenset(EVENT_TYPES) - {CUSTOM}
@@ -159,6 +162,36 @@ def clean_user_properties(properties: object) -> Cleaned:
     return clean_properties(
         properties, value_limit=USER_VALUE_MAX, forbidden_keys=frozenset({"user_id"})
     )
+
+
+def clean_page_context(value: object) -> PageContext:
+    """The page context the loader sent, each field kept only when it has its shape (sizes
+    whole numbers of pixels, names short strings), else None: it describes, nothing depends
+    on it, so a bad field is dropped rather than the event."""
+    sent = value if isinstance(value, dict) else {}
+    return {
+        "screen": _size(sent.get("screen")),
+        "viewport": _size(sent.get("viewport")),
+        "language": _short_text(sent.get("language"), LANGUAGE_MAX),
+        "time_zone": _short_text(sent.get("time_zone"), TIME_ZONE_MAX),
+    }
+
+
+def _size(value: object) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    width, height = value.get("width"), value.get("height")
+    for side in (width, height):
+        if not isinstance(side, int) or isinstance(side, bool) or not 0 <= side <= SCREEN_SIDE_MAX:
+            return None
+    assert isinstance(width, int) and isinstance(height, int)
+    return {"width": width, "height": height}
+
+
+def _short_text(value: object, limit: int) -> str | None:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        return None
+    return value.strip()
 
 
 def _flatten(mapping: dict[object, object], prefix: str) -> list[tuple[str, object]]:

@@ -31,6 +31,9 @@ PAGE_FIELDS = ("url", "domain", "path", "query", "hash", "title", "referrer")
 TARGET_FIELDS = ("tag", "id", "class", "text", "href", "hierarchy")
 UTM_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 SESSION_FIELDS = ("landing_page", "initial_referrer")  # and the landing page's UTM parameters
+# What the loader reads of the visitor's device (docs/protocol.md, section 1): screen and
+# viewport as {"width", "height"} in CSS pixels, the browser's language, its IANA time zone.
+PAGE_CONTEXT_FIELDS = ("screen", "viewport", "language", "time_zone")
 
 # Text caps, in characters. The tracker cuts a target's text and hierarchy at TARGET_TEXT_MAX
 # and page strings at PAGE_TEXT_MAX (as PostHog cuts href); the collector refuses a longer target
@@ -47,6 +50,7 @@ OBSERVED_TEXT_MAX = 2 * TARGET_TEXT_MAX
 Scalar = str | int | float | bool  # a property value
 Page = dict[str, str]
 Target = dict[str, str]
+PageContext = dict[str, object]  # PAGE_CONTEXT_FIELDS, None when unknown
 
 
 def event_record(
@@ -62,6 +66,7 @@ def event_record(
     page: Page,
     target: Target | None,
     session: dict[str, str],
+    context: PageContext,
 ) -> dict[str, object]:
     """An `event` wire record; `time` in ms since the epoch (sent whole)."""
     return _record(
@@ -77,6 +82,7 @@ def event_record(
         page=page,
         target=target,
         session=session,
+        context=context,
     )
 
 

@@ -10,6 +10,13 @@ from hypothesis import strategies as st
 from snippet.wire import AUTOCAPTURED_TYPES, event_record, identify_record, user_properties_record
 
 NOW_MS = int(time.time() * 1000)
+# What the loader reads of a desktop Chromium's device (docs/protocol.md, section 1).
+PAGE_CONTEXT = {
+    "screen": {"width": 1920, "height": 1080},
+    "viewport": {"width": 1280, "height": 720},
+    "language": "en-GB",
+    "time_zone": "Europe/London",
+}
 
 
 def page(path: str = "/") -> dict[str, str]:
@@ -48,6 +55,7 @@ def event(user_id: str, type_: str = "pageview", name: str | None = None, **fiel
         page=page(),
         target=target,
         session={"landing_page": page()["url"], "initial_referrer": "", "utm_source": "news"},
+        context=PAGE_CONTEXT,
     )
     return record | fields
 

@@ -252,6 +252,15 @@ def interaction(
     }
 
 
+# What the loader reads of the device (docs/protocol.md, section 1): a desktop Chromium's.
+PAGE_CONTEXT = {
+    "screen": {"width": 1920, "height": 1080},
+    "viewport": {"width": 1280, "height": 720},
+    "language": "en-GB",
+    "time_zone": "Europe/London",
+}
+
+
 def boot_message(
     records: list[dict],
     *,
@@ -262,6 +271,7 @@ def boot_message(
     in_iframe: bool = False,
     user_id: str | None = None,
     seq: int | None = None,
+    context: dict | None = None,
 ) -> str:
     boot_info: dict[str, object] = {
         "app_id": app_id,
@@ -270,6 +280,7 @@ def boot_message(
         "hostname": hostname,
         "protocol": "https:",
         "in_iframe": in_iframe,
+        "context": PAGE_CONTEXT if context is None else context,
     }
     if user_id is not None:
         boot_info["user_id"] = user_id

@@ -119,12 +119,13 @@ def test_records_carry_the_fields_of_protocol_section_4() -> None:
         page=page,
         target=None,
         session={"landing_page": "", "initial_referrer": ""},
+        context={"screen": None, "viewport": None, "language": "de-CH", "time_zone": None},
     )
     assert event["kind"] == "event" and event["time"] == 1700000000000
     assert event["type"] in EVENT_TYPES
     assert set(event) == {
         "kind", "event_id", "type", "name", "time", "user_id", "session_id", "pageview_id",
-        "properties", "page", "target", "session",
+        "properties", "page", "target", "session", "context",
     }  # fmt: skip
     identify = identify_record(event_id="f" * 32, time=5.5, user_id="1", identity="a@b.c")
     assert identify == {
