@@ -98,17 +98,30 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def fetch_pyodide() -> Path:
-    """The pinned npm package, installed with npm from package-lock.json when missing or stale."""
+    """The pinned npm package, installed with npm from package-lock.json when it or another of
+    package.json's pins (terser, the collector's geo database, ...) is missing or stale."""
     package = ROOT / "node_modules" / "pyodide"
     manifest = package / "package.json"
     installed = json.loads(manifest.read_text())["version"] if manifest.exists() else None
-    if installed != PYODIDE_VERSION or not TERSER.exists():
-        step(f"fetching pyodide {PYODIDE_VERSION} with npm (found {installed or 'none'})")
+    stale = stale_npm_packages()
+    if installed != PYODIDE_VERSION or stale:
+        step(f"fetching {', '.join(stale)} with npm (pyodide found: {installed or 'none'})")
         if shutil.which("npm") is None:
             sys.exit("build: npm is not installed; install Node.js and npm, then run again")
         command = ["npm", "ci"] if (ROOT / "package-lock.json").exists() else ["npm", "install"]
         subprocess.run([*command, "--no-audit", "--no-fund"], cwd=ROOT, check=True)
     return package
+
+
+def stale_npm_packages() -> list[str]:
+    """package.json's pins that node_modules lacks or holds at another version."""
+    pins: dict[str, str] = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    stale = []
+    for name, version in pins.items():
+        manifest = ROOT / "node_modules" / name / "package.json"
+        if not manifest.exists() or json.loads(manifest.read_text())["version"] != version:
+            stale.append(f"{name} {version}")
+    return stale
 
 
 def verify_runtime(package: Path) -> dict[str, bytes]:
