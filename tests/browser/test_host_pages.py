@@ -132,9 +132,12 @@ def test_a_blocking_policy_gets_one_warning_naming_it_and_pageviews_still_count(
     site: HostSite,
     policy: str,
     directive: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     policy = policy.format(nonce=NONCE, server=server.url)
-    path = f"/csp/{directive}/{abs(hash(policy))}"
+    # The case's name, not a number: a long number in the URL may pass the Luhn check, and the
+    # tracker rightly scrubs it from the stored URL and title as a card number.
+    path = f"/csp/{request.node.callspec.id}"
     url = site.page(path, server.url, app_id, body=BUY, headers={"Content-Security-Policy": policy})
     visit = Visit(browser)
     visit.open(url, until="heap.loaded === true")
@@ -145,10 +148,7 @@ def test_a_blocking_policy_gets_one_warning_naming_it_and_pageviews_still_count(
     assert len(visit.warnings) == 1, visit.warnings
     assert directive in visit.warnings[0] and "cannot run" in visit.warnings[0]
     visit.leave()
-    found = events(server, app_id, path)
-    if not found:  # the known, unfixed loss of the no-Python fallback beacon at page exit
-        pytest.xfail("intermittent: the fallback pageview sent at page exit was not stored")
-    (pageview,) = found
+    (pageview,) = events(server, app_id, path)
     assert pageview["type"] == "pageview" and pageview["page"]["title"] == f"Host {path}"
     assert visit.errors == []
     visit.context.close()
