@@ -35,6 +35,7 @@ from collector.request_body import (
     check_record_count,
     error_response,
     read_json,
+    storage_unavailable,
 )
 from collector.settings import Settings
 from collector.storage.base import (
@@ -118,7 +119,7 @@ def page_endpoint(handle: PageHandler) -> Callable[[Request], Awaitable[Response
         except RequestProblem as bad:
             return error_response(bad.status, bad.message, cors)
         except StorageError as error:
-            return error_response(503, f"{error}; retry later", cors)
+            return storage_unavailable(error, cors)
 
     return endpoint
 

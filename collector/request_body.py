@@ -35,6 +35,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # fast, a body's bytes are mapped to "0" (a digit) or " " (anything else).
 _DIGITS = bytes(ord("0") if chr(byte) in "0123456789" else ord(" ") for byte in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
+# A storage failure (a full disk, a locked database) may pass within seconds: clients wait this
+# long before they try again (the tracker honours it, snippet/delivery.py).
+STORAGE_RETRY_AFTER_S = 5
 
 
 class RequestProblem(Exception):
@@ -52,6 +55,12 @@ def error_response(
 ) -> JSONResponse:
     """The collector's one error shape: {"error": "<what is wrong>"}."""
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def storage_unavailable(error: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The 503 for a storage failure that may pass: what failed, and when to try again."""
+    retry = {"Retry-After": str(STORAGE_RETRY_AFTER_S)}
+    return error_response(503, f"{error}; retry later", {**(headers or {}), **retry})
 
 
 class BodyLimit:

@@ -24,7 +24,13 @@ from collector.batch_answer import (
 )
 from collector.clock import TimeRefused, event_time, now_ms
 from collector.ratelimit import Costs, RateLimiter, retry_after_header, take_all
-from collector.request_body import RequestProblem, app_id_of, error_response, read_json
+from collector.request_body import (
+    RequestProblem,
+    app_id_of,
+    error_response,
+    read_json,
+    storage_unavailable,
+)
 from collector.settings import Settings
 from collector.storage.base import (
     Identify,
@@ -105,7 +111,7 @@ def server_api_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
             try:
                 await store(storage, app_id, [(i, op) for i, (op, _) in checked], answer)
             except StorageError as error:
-                return error_response(503, f"{error}; retry later")
+                return storage_unavailable(error)
             return answer.response()
 
         return handle

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from collector.request_body import STORAGE_RETRY_AFTER_S
 from collector.server import startup_line
 from collector.settings import Settings
 from tests.collector.wire import batch, event
@@ -100,7 +101,9 @@ def test_a_storage_failure_answers_503_and_the_server_recovers(
     assert "could not commit" in refused.json()["error"]
     assert "retry later" in refused.json()["error"]
     assert refused.headers["access-control-allow-origin"] == origin["origin"]  # readable by JS
+    assert refused.headers["retry-after"] == str(STORAGE_RETRY_AFTER_S)  # the tracker waits
     assert refused_track.status_code == 503 and "retry later" in refused_track.json()["error"]
+    assert refused_track.headers["retry-after"] == str(STORAGE_RETRY_AFTER_S)
     assert health.status_code == 200
     # The client's retry (same event id) is stored once the disk takes writes again.
     retried = httpx.post(server.url + "/api/ingest", json=batch(app_id, lost, event("7103")))
