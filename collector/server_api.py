@@ -42,8 +42,7 @@ from collector.storage.base import (
 )
 from snippet.validate import (
     SERVER_EVENT_NAME_MAX,
-    clean_properties,
-    clean_user_properties,
+    clean_server_properties,
     event_name_problem,
     identity_problem,
     normalize_identity,
@@ -138,7 +137,7 @@ def track_item(item: Any) -> tuple[Operation, str]:
     problem = event_name_problem(name, limit=SERVER_EVENT_NAME_MAX)
     if problem is not None:
         raise RecordProblem(problem)
-    properties = clean_properties(item.get("properties"))
+    properties = clean_server_properties(item.get("properties"), user=False)
     if properties.problems:
         raise RecordProblem(properties.problems[0])
     user_id, identity = _user_or_identity(item)
@@ -163,7 +162,7 @@ def user_properties_item(item: Any) -> tuple[Operation, str]:
     """Properties for the user with an identity (created, with no events, when unknown)."""
     item = _object(item)
     identity = _identity(item.get("identity"))
-    cleaned = clean_user_properties(item.get("properties"))
+    cleaned = clean_server_properties(item.get("properties"), user=True)
     if cleaned.problems:
         raise RecordProblem(cleaned.problems[0])
     for key in cleaned.properties:

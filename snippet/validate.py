@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from snippet.wire import CUSTOM, EVENT_TYPES, PageContext, Scalar
+from snippet.wire import CUSTOM, EVENT_TYPES, PageContext, Scalar, js_number
 
 EVENT_NAME_MAX = 255
 SERVER_EVENT_NAME_MAX = 1024  # Heap's server-side track allows longer names than the web API
@@ -19,6 +19,8 @@ SCREEN_SIDE_MAX = 100_000  # CSS pixels: beyond any screen; a larger number is n
 LANGUAGE_MAX = 35  # BCP 47's longest tags in use
 TIME_ZONE_MAX = 64  # IANA names are at most 30 characters; room for what browsers invent
 USER_ID_MAX = 2**53 - 1  # Heap user ids are decimal numbers a JavaScript double holds exactly
+# How Heap's server-side track stores an array value: its items joined, ["a", "b"] as "a||b".
+SERVER_ARRAY_SEPARATOR = "||"
 # The names of pageviews and autocaptured events: a custom event may not take them.
 RESERVED_TRACK_NAMES = frozenset(EVENT_TYPES) - {CUSTOM}
 # Tuples for isinstance: a `str | int` union in a function body is built anew at every call.
@@ -162,6 +164,74 @@ def clean_user_properties(properties: object) -> Cleaned:
     return clean_properties(
         properties, value_limit=USER_VALUE_MAX, forbidden_keys=frozenset({"user_id"})
     )
+
+
+def clean_server_properties(properties: object, *, user: bool) -> Cleaned:
+    """Properties of Heap's server-side track (`user` False) or add_user_properties (True), in
+    the shapes Heap documents: values a number or a string (no flattening, no booleans); an
+    array value of a track, of numbers and strings, becomes one string joined with "||"."""
+    cleaned = Cleaned()
+    if properties is None:
+        return cleaned
+    if not isinstance(properties, dict):
+        cleaned.problems.append(f"properties must be an object, got {_type_name(properties)}")
+        return cleaned
+    value_limit = USER_VALUE_MAX if user else EVENT_VALUE_MAX
+    forbidden = frozenset({"user_id"}) if user else frozenset()
+    for key, sent in properties.items():
+        value = _server_value(str(key), sent, user)
+        if isinstance(value, _Refusal):
+            cleaned.problems.append(value.problem)
+            continue
+        problem = _property_problem(str(key), value, value_limit, forbidden)
+        if problem is None:
+            cleaned.properties[str(key)] = _as_scalar(value)
+        elif problem:
+            cleaned.problems.append(problem)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    problem: str
+
+
+def _server_value(key: str, value: object, user: bool) -> object:
+    """The value a server-side property is stored as, or why it is refused."""
+    what = "user property" if user else "property"
+    if isinstance(value, bool):
+        return _Refusal(
+            f"{what} {key!r} is a boolean; Heap's server-side API takes a number or a string:"
+            f' send "{str(value).lower()}" or {int(value)}'
+        )
+    if isinstance(value, dict):
+        return _Refusal(
+            f"{what} {key!r} is an object; Heap's server-side API takes a number or a string:"
+            f" send its fields as properties of their own ({key}.<field>)"
+        )
+    if isinstance(value, _SEQUENCE_TYPES):
+        if user:
+            return _Refusal(
+                f"user property {key!r} is an array; Heap takes arrays for event properties"
+                " only: send a number or a string"
+            )
+        if not all(_is_number_or_string(item) for item in value):
+            return _Refusal(
+                f"property {key!r} is an array with an item that is not a number or a string;"
+                f' Heap joins an array of numbers and strings into one ("a||b||c")'
+            )
+        return SERVER_ARRAY_SEPARATOR.join(_as_text(item) for item in value)
+    return value
+
+
+def _is_number_or_string(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def _as_text(value: object) -> str:
+    return js_number(value) if isinstance(value, float) else str(value)
 
 
 def clean_page_context(value: object) -> PageContext:

@@ -47,7 +47,7 @@ def test_track_single_stores_a_server_custom_event(server: LiveServer) -> None:
             "app_id": app_id,
             "identity": "alice@example.com",
             "event": "Refund",
-            "properties": {"amount": 12.5, "reason": {"code": "late"}},
+            "properties": {"amount": 12.5, "reason": "late", "items": ["socks", "shoes", 2]},
             "timestamp": "2017-03-10T22:21:56+00:00",
         },
     )
@@ -57,8 +57,65 @@ def test_track_single_stores_a_server_custom_event(server: LiveServer) -> None:
     assert row["source"] == "server" and row["type"] == "custom" and row["name"] == "Refund"
     assert row["identity"] == "alice@example.com"
     assert row["time"] == "2017-03-10T22:21:56.000Z"
-    assert row["properties"] == {"amount": 12.5, "reason.code": "late"}
+    # Heap's shape for an array value of a server-side track: its items joined with "||".
+    assert row["properties"] == {"amount": 12.5, "reason": "late", "items": "socks||shoes||2"}
     assert row["page"] is None and row["target"] is None
+
+
+@pytest.mark.parametrize(
+    ("properties", "says"),
+    [
+        ({"reason": {"code": "late"}}, "'reason' is an object; Heap's server-side API takes"),
+        ({"paid": True}, "'paid' is a boolean; Heap's server-side API takes a number or a string"),
+        ({"items": ["a", {"b": 1}]}, "an item that is not a number or a string"),
+        ({"items": ["a", None]}, "an item that is not a number or a string"),
+        ({"items": [True]}, "an item that is not a number or a string"),
+        ({"note": "x" * 1024}, "longer than 1023 characters"),
+        ({"items": ["x" * 600, "y" * 600]}, "longer than 1023 characters"),  # once joined
+        ({"k" * 512: 1}, "it must be shorter than 512"),
+    ],
+)
+def test_track_refuses_values_heap_refuses_saying_what_to_send(
+    server: LiveServer, properties: dict, says: str
+) -> None:
+    app_id = new_app(server)
+    call = {"app_id": app_id, "identity": "ida", "event": "Paid", "properties": properties}
+    answer = post(server, "/api/track", call)
+    assert answer.status_code == 400
+    assert says in answer.json()["error"]
+    assert events(server, app_id) == []
+
+
+def test_track_keeps_numbers_strings_and_joined_arrays_and_drops_nulls(
+    server: LiveServer,
+) -> None:
+    app_id = new_app(server)
+    properties = {"n": 3, "price": 9.5, "tag": "", "gone": None, "ids": [1, 2.5, "x"], "none": []}
+    call = {"app_id": app_id, "identity": "ida", "event": "Paid", "properties": properties}
+    assert post(server, "/api/track", call).json()["accepted"] == 1
+    [row] = events(server, app_id)
+    assert row["properties"] == {"n": 3, "price": 9.5, "tag": "", "ids": "1||2.5||x", "none": ""}
+
+
+@pytest.mark.parametrize(
+    ("properties", "says"),
+    [
+        ({"address": {"city": "Berlin"}}, "user property 'address' is an object"),
+        ({"vip": False}, "user property 'vip' is a boolean"),
+        ({"plans": ["a", "b"]}, "user property 'plans' is an array; Heap takes arrays for event"),
+        ({"bio": "x" * 256}, "longer than 255 characters"),
+        ({"user_id": "7"}, "'user_id' cannot be used as a property key"),
+    ],
+)
+def test_add_user_properties_refuses_what_is_not_a_number_or_a_string(
+    server: LiveServer, properties: dict, says: str
+) -> None:
+    app_id = new_app(server)
+    call = {"app_id": app_id, "identity": "jo", "properties": {"plan": "Pro", **properties}}
+    answer = post(server, "/api/add_user_properties", call)
+    assert answer.status_code == 400
+    assert says in answer.json()["error"]
+    assert users(server, app_id) == []  # nothing of the call is stored
 
 
 def test_track_bulk_keeps_good_items_and_reports_bad_ones(server: LiveServer) -> None:
