@@ -1,5 +1,7 @@
 """Serves the tracker bundle that build.py writes: the loader, the worker, the wheel and Pyodide.
 
+The loader is at the URL each of Heap's install snippets asks for: the classic one's
+/js/heap-<appId>.js and the current one's /config/<envId>/heap_config.js (an env id is an app id).
 Content-hashed and version-pinned files are cached for a year; the loader's URL is fixed by the
 install snippet, so it is cached briefly. The zstd, brotli and gzip variants written at build time
 are served, smallest first, when the browser accepts them. Every file carries CORS headers: host
@@ -42,7 +44,8 @@ def bundle_is_built(bundle_dir: Path) -> bool:
 
 
 def bundle_routes(bundle_dir: Path) -> list[BaseRoute]:
-    """Routes for /js/heap-<appId>.js (any app id) and /js/<bundle file>."""
+    """Routes for the loader at /js/heap-<appId>.js and /config/<envId>/heap_config.js (any
+    id), and for /js/<bundle file>."""
     root = bundle_dir.resolve()
     if not bundle_is_built(root):
         log.warning("no tracker bundle in %s: run `python build.py` to build it", root)
@@ -57,6 +60,7 @@ def bundle_routes(bundle_dir: Path) -> list[BaseRoute]:
 
     return [
         Route("/js/heap-{app_id}.js", loader, methods=["GET", "HEAD"]),
+        Route("/config/{env_id}/heap_config.js", loader, methods=["GET", "HEAD"]),
         Route("/js/{path:path}", asset, methods=["GET", "HEAD"]),
     ]
 

@@ -1,9 +1,10 @@
-"""Serves the demo site (site/) at /demo/, with Heap's classic install snippet put in place.
+"""Serves the demo site (site/) at /demo/, with one of Heap's install snippets put in place.
 
 Each page marks where the snippet goes with `<!-- heap-snippet {config JSON} -->`; the page is
-served with Heap's v4 stub there, pointed at this server. `?app=ID` picks the app id (default
-"demo"), so tests can run pages against apps of their own; `?tracker=off` serves the page
-without the snippet, for benchmarks that compare the page with and without it.
+served with Heap's classic v4 stub there (`?snippet=current`: Heap's current one), pointed at this
+server. `?app=ID` picks the app id (default "demo"), so tests can run pages against apps of their
+own; `?tracker=off` serves the page without the snippet, for benchmarks that compare the page
+with and without it.
 """
 
 import html
@@ -33,9 +34,28 @@ heap.load(%(app_id)s%(config)s);
 </script>"""  # noqa: E501 (Heap's stub, verbatim)
 
 
-def install_snippet(server: str, app_id: str, config: dict[str, object] | None = None) -> str:
-    """Heap's v4 stub loading the tracker from `server` for `app_id`."""
-    return HEAP_V4_SNIPPET % {
+# Heap's current install snippet, verbatim as developers.heap.io/docs/web publishes it (its
+# heap.load line on the next line); install_snippet points its host at this server.
+HEAP_CURRENT_HOST = "https://cdn.us.heap-api.com"
+HEAP_CURRENT_SNIPPET = """<script type="text/javascript">
+window.heapReadyCb=window.heapReadyCb||[],window.heap=window.heap||[],heap.load=function(e,t){window.heap.envId=e,window.heap.clientConfig=t=t||{},window.heap.clientConfig.shouldFetchServerConfig=!1;var a=document.createElement("script");a.type="text/javascript",a.async=!0,a.src="https://cdn.us.heap-api.com/config/"+e+"/heap_config.js";var r=document.getElementsByTagName("script")[0];r.parentNode.insertBefore(a,r);var n=["init","startTracking","stopTracking","track","resetIdentity","identify","getSessionId","getUserId","getIdentity","addUserProperties","addEventProperties","removeEventProperty","clearEventProperties","addAccountProperties","addAdapter","addTransformer","addTransformerFn","onReady","addPageviewProperties","removePageviewProperty","clearPageviewProperties","trackPageview"],i=function(e){return function(){var t=Array.prototype.slice.call(arguments,0);window.heapReadyCb.push({name:e,fn:function(){heap[e]&&heap[e].apply(heap,t)}})}};for(var p=0;p<n.length;p++)heap[n[p]]=i(n[p])};
+heap.load(%(app_id)s%(config)s);
+</script>"""  # noqa: E501 (Heap's snippet, verbatim)
+
+
+def install_snippet(
+    server: str,
+    app_id: str,
+    config: dict[str, object] | None = None,
+    *,
+    current: bool = False,
+) -> str:
+    """Heap's classic v4 stub (`current`: its current snippet) loading the tracker from
+    `server` for `app_id`."""
+    template = HEAP_CURRENT_SNIPPET if current else HEAP_V4_SNIPPET
+    if current:  # the host is the only change
+        template = template.replace(HEAP_CURRENT_HOST, server.rstrip("/"))
+    return template % {
         "server": server.rstrip("/"),
         "app_id": json.dumps(app_id),
         "config": f", {json.dumps(config)}" if config else "",
@@ -59,12 +79,13 @@ def demo_routes(site_dir: Path) -> list[BaseRoute]:
         server = f"{request.url.scheme}://{request.url.netloc}"
 
         tracker_off = request.query_params.get("tracker") == "off"
+        current = request.query_params.get("snippet") == "current"
 
         def snippet(match: re.Match[str]) -> str:
             if tracker_off:
                 return ""
             config = json.loads(match.group(1)) if match.group(1) else None
-            return install_snippet(server, app_id, config)
+            return install_snippet(server, app_id, config, current=current)
 
         body = SNIPPET_MARKER.sub(snippet, path.read_text())
         return HTMLResponse(body, headers={"Cache-Control": "no-store"})

@@ -37,6 +37,30 @@ def test_the_loader_is_served_for_any_app_id_with_short_caching(server: LiveServ
         )  # the loader, pointing at the worker
 
 
+@pytest.mark.parametrize("accept", ["gzip, deflate, br, zstd", "gzip", ""])
+def test_heaps_current_snippet_gets_the_same_loader_at_its_path(
+    server: LiveServer, accept: str
+) -> None:
+    classic = httpx.get(f"{server.url}/js/heap-1234567890.js", headers={"Accept-Encoding": accept})
+    for env_id in ("1234567890", "demo"):
+        current = httpx.get(
+            f"{server.url}/config/{env_id}/heap_config.js", headers={"Accept-Encoding": accept}
+        )
+        assert current.status_code == 200
+        assert current.content == classic.content
+        for header in (
+            "content-type",
+            "content-encoding",
+            "cache-control",
+            "vary",
+            "access-control-allow-origin",
+            "cross-origin-resource-policy",
+        ):
+            assert current.headers.get(header) == classic.headers.get(header), header
+    assert httpx.head(f"{server.url}/config/1/heap_config.js").status_code == 200
+    assert httpx.get(f"{server.url}/config/1/other.js").status_code == 404
+
+
 @pytest.mark.parametrize(
     ("accept", "encoding"),
     [
