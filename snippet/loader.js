@@ -1,4 +1,5 @@
-// Footfall's loader, served as /js/heap-<appId>.js for Heap's classic install snippet.
+// Footfall's loader, served as /js/heap-<appId>.js for Heap's classic install snippet and as
+// /config/<envId>/heap_config.js for its current one.
 // It observes and applies; Python in the worker decides (docs/protocol.md). It must never throw
 // into the host page: every entry point is wrapped, and the builtins it needs are taken at load
 // and called through Reflect.apply, so a page that replaces them later cannot break us.
@@ -17,10 +18,13 @@
   var JOURNAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
   var USER_ID = /^[1-9]\d{14,15}$/;
   var REDACT_TEXT = "data-heap-redact-text";
+  // The calls Python handles (both snippets' methods but the readers, onReady and init).
   var METHODS = [
     "track", "identify", "resetIdentity", "addUserProperties", "addEventProperties",
     "removeEventProperty", "clearEventProperties", "setEventProperties", "unsetEventProperty",
-    "optIn", "optOut",
+    "optIn", "optOut", "startTracking", "stopTracking", "addAdapter",
+    "addTransformer", "addTransformerFn", "addPageviewProperties", "removePageviewProperty",
+    "clearPageviewProperties", "trackPageview",
   ];
 
   // ---- builtins, taken at load -------------------------------------------------------------
@@ -157,8 +161,10 @@
   var appId;
   try {
     heap = W.heap;
-    if (!heap || heap.__footfall || !heap.appid) return; // no snippet, or a second copy of us
-    appId = text(heap.appid);
+    // No snippet, or a second copy of us. The classic snippet sets appid and config, the
+    // current one envId and clientConfig.
+    if (!heap || heap.__footfall || !(heap.appid || heap.envId)) return;
+    appId = text(heap.appid || heap.envId);
   } catch (error) {
     warnOnce("heap.appid cannot be read; the tracker does not start: " + text(error));
     return;
@@ -186,6 +192,7 @@
   var beaconedIds = {}; // navigations sent to the fallback endpoint at a pagehide
   var beacon = null; // {url, chunks, chunk_ids} prepared by Python for pagehide
   var proposedUserId = null; // a first visit's user id, before Python keeps it
+  var sessionId = null; // Python's, for heap.getSessionId()
 
   function page() {
     return { url: location.href, title: text(D.title), referrer: D.referrer };
@@ -548,7 +555,7 @@
     if (!navigations.length || !mayStore()) return;
     var server = new URLClass(scriptUrl).origin;
     try {
-      var configured = heap.config && heap.config.trackingServer;
+      var configured = heap.config && (heap.config.trackingServer || heap.config.ingestServer);
       if (typeof configured === "string" && configured) server = configured.replace(/\/+$/, "");
     } catch (error) {
       /* the loader's server */
@@ -593,6 +600,7 @@
     state: function (op) {
       heap.userId = op.user_id;
       heap.identity = op.identity;
+      sessionId = op.session_id;
     },
     storage: function (op) {
       mayStorePython = op.may_store === true;
@@ -684,7 +692,9 @@
   function startWorker() {
     if (typeof WorkerClass !== "function") return warnBlocked("this browser has no Worker");
     if (typeof WasmModule !== "function") return warnBlocked("this browser has no WebAssembly");
-    var url = new URLClass(WORKER_PATH, scriptUrl).href;
+    // The bundle's folder is /js/; heap_config.js is served from /config/<envId>/ beside it.
+    var current = /\/config\/[^/]*\/heap_config\.js$/.test(new URLClass(scriptUrl).pathname);
+    var url = new URLClass((current ? "../../js/" : "") + WORKER_PATH, scriptUrl).href;
     try {
       if (new URLClass(url).origin === location.origin) {
         worker = new WorkerClass(url, { type: "module" });
@@ -724,6 +734,10 @@
       var state = apply(parseJson, JSON, [decodeURIComponent(raw)]);
       heap.userId = state.userId === undefined ? undefined : text(state.userId);
       heap.identity = state.identity === undefined ? null : state.identity;
+      // A live session has its _hp2_ses_props (30 minutes).
+      if (state.sessionId && cookieValue("_hp2_ses_props." + appId) !== null) {
+        sessionId = text(state.sessionId);
+      }
     } catch (error) {
       /* Python will read and repair it */
     }
@@ -745,29 +759,60 @@
     var queued = append([], heap);
     heap.length = 0; // the stub's queue is now ours; keep the same object for kept references
     heap.__footfall = true;
+    heap.appid = appId; // the current snippet sets envId and clientConfig only
+    if (!heap.config) heap.config = heap.clientConfig || {};
     heap.loaded = true;
     heap.ready = false;
     heap.identity = null;
     heap.bootMode = null;
     var api = {}; // ours, kept apart: a second snippet replaces heap.track etc. with stubs
     METHODS.forEach(function (method) {
-      api[method] = heap[method] = guard(function () {
+      api[method] = guard(function () {
         call(method, arguments);
       });
     });
+    // The readers answer from what Python last said (or the cookie it wrote, or the first
+    // visit's id drawn here), so they answer at once, before Python has started.
+    api.getUserId = function () { return heap.userId; };
+    api.getIdentity = function () { return heap.identity; };
+    api.getSessionId = function () { return sessionId; };
+    api.load = api.init = guard(function () {
+      warnOnce("heap.load was called again; the tracker is already loaded");
+    });
+    api.onReady = guard(function (callback) {
+      if (heap.ready) guard(callback)();
+      else readyCallbacks[readyCallbacks.length] = callback;
+    });
+    for (var name in api) heap[name] = api[name];
     heap.push = guard(function (item) {
       if (!item || !item.length) return;
       // A second snippet's stubs push here; calling heap[method] again would loop forever.
       var fn = api.hasOwnProperty(item[0]) ? api[item[0]] : heap[item[0]];
       if (typeof fn === "function" && fn !== heap.push) apply(fn, heap, append([], item, 1));
     });
-    heap.load = guard(function () {
-      warnOnce("heap.load was called again; the tracker is already loaded");
+    // The current snippet's stubs queue {name, fn} in window.heapReadyCb, fn calling
+    // heap[name] with the call's arguments: run it with ours there (a second snippet's stubs
+    // may be), a name we lack becoming a call that Python names in a warning.
+    var runQueued = guard(function (item) {
+      if (!item || typeof item.fn !== "function") return;
+      var method = text(item.name);
+      if (!/^[A-Za-z]+$/.test(method)) return;
+      var kept = heap[method];
+      heap[method] = api.hasOwnProperty(method) ? api[method] : function () {
+        call(method, arguments);
+      };
+      try {
+        item.fn();
+      } finally {
+        heap[method] = kept;
+      }
     });
-    heap.onReady = guard(function (callback) {
-      if (heap.ready) guard(callback)();
-      else readyCallbacks[readyCallbacks.length] = callback;
-    });
+    var readyQueue = W.heapReadyCb;
+    var queuedReady = readyQueue instanceof Array ? append([], readyQueue) : [];
+    if (readyQueue instanceof Array) {
+      readyQueue.length = 0;
+      readyQueue.push = runQueued; // a second snippet's stubs queue here: run them at once
+    }
     if (opaqueOrigin) {
       // A sandboxed iframe without allow-same-origin: no cookies, no storage, so no visitor to
       // count; heap.* keeps working and does nothing.
@@ -778,6 +823,7 @@
 
     // The stub's calls came first: replayed before the load, they are seen by its pageview.
     for (var i = 0; i < queued.length; i++) heap.push(queued[i]);
+    for (var j = 0; j < queuedReady.length; j++) runQueued(queuedReady[j]);
     onNavigate("load");
     claimJournal();
 

@@ -55,7 +55,11 @@ from snippet.wire import (
 LEAVING_KINDS = frozenset({"click", "submit"})  # interactions that often navigate away
 HELD_MAX_RECORDS = 1000  # records kept in memory while consent is pending
 
-CONSENT_METHODS = frozenset({"optIn", "optOut"})
+# Consent calls, which an opted-out page still hears: ours, and Heap's current snippet's names.
+CONSENT_METHODS = frozenset({"optIn", "optOut", "startTracking", "stopTracking"})
+# Heap's hooks for page code run on each event; Footfall's events are made in Python, in a
+# worker, where the page's functions cannot go.
+PAGE_CODE_HOOKS = frozenset({"addAdapter", "addTransformer", "addTransformerFn"})
 CallHandler = Callable[[str, list[object], float], None]  # (method, args, time)
 
 
@@ -79,6 +83,11 @@ class Tracker:
         self._observed_page: PageParts | None = None
         self._identity_sent: str | None = None  # the identity this page told the collector
         self.page: PageParts | None = None
+        # addPageviewProperties: on the current pageview and its events. Those added before the
+        # page's first pageview go on it; a new pageview starts with none.
+        self.pageview_props: dict[str, Scalar] = {}
+        self._pageview_started = False
+        self._posted_session_id: str | None = None
         self.cookies = CookieWriter(
             browser,
             hostname=boot.hostname,
@@ -101,6 +110,13 @@ class Tracker:
             "clearEventProperties": self._call_clear_event_properties,
             "optIn": self._call_opt_in,
             "optOut": self._call_opt_out,
+            "startTracking": self._call_opt_in,  # Heap's current snippet: consent by its names
+            "stopTracking": self._call_opt_out,
+            "addPageviewProperties": self._call_add_pageview_properties,
+            "removePageviewProperty": self._call_remove_pageview_property,
+            "clearPageviewProperties": self._call_clear_pageview_properties,
+            "trackPageview": self._call_track_pageview,
+            **dict.fromkeys(PAGE_CODE_HOOKS, self._call_page_code_hook),
         }
         self._held: list[dict[str, object]] = []
         self._posted_may_store: bool | None = None
@@ -213,12 +229,22 @@ class Tracker:
         is_pageview = starts_pageview(cause, self.page, page)
         self.page = page  # kept while opted out too, for custom events after an opt-in
         if is_pageview and not self.visitor.consent.opted_out:
-            observed = self._observed_id
-            self.visitor.pageview_id = (
-                derived_numeric_id("pageview", observed) if observed else new_numeric_id()
-            )
-            properties = {**self._autocaptured_properties(), **utm_properties(page.query)}
-            self._emit_event(PAGEVIEW, PAGEVIEW, time, page, properties, None)
+            self._emit_pageview(page, time)
+
+    def _emit_pageview(
+        self, page: PageParts, time: float, pageview_props: dict[str, Scalar] | None = None
+    ) -> None:
+        """A new pageview of `page`, with `pageview_props` as its first pageview properties."""
+        observed = self._observed_id
+        self.visitor.pageview_id = (
+            derived_numeric_id("pageview", observed) if observed else new_numeric_id()
+        )
+        if self._pageview_started:
+            self.pageview_props = {}
+        self._pageview_started = True
+        self.pageview_props = {**self.pageview_props, **(pageview_props or {})}
+        properties = {**self._autocaptured_properties(), **utm_properties(page.query)}
+        self._emit_event(PAGEVIEW, PAGEVIEW, time, page, properties, None)
 
     def _on_interaction(self, kind: str, record: dict[str, object], time: float) -> None:
         target = describe_target(
@@ -228,10 +254,14 @@ class Tracker:
             page = page_parts(record_page(record))
             self._emit_event(kind, kind, time, page, self._autocaptured_properties(), target)
 
+    def _current_properties(self) -> dict[str, Scalar]:
+        """The event and pageview properties every event of this pageview carries."""
+        return {**self.visitor.event_props, **self.pageview_props}
+
     def _autocaptured_properties(self) -> dict[str, Scalar]:
         return {
             key: scrub_sensitive_numbers(value) if isinstance(value, str) else value
-            for key, value in self.visitor.event_props.items()
+            for key, value in self._current_properties().items()
         }
 
     def _emit_event(
@@ -247,6 +277,8 @@ class Tracker:
         new_session_id = derived_numeric_id("session", observed) if observed else None
         self.visitor.clock.touch(time, page, new_session_id)
         session = self._session()
+        if self._posted_session_id not in (None, session.session_id):
+            self._post_state()  # a new session after 30 idle minutes: heap.getSessionId()
         self._deliver(
             event_record(
                 event_id=self._event_id(),
@@ -290,7 +322,7 @@ class Tracker:
         checked = api.check_track(args)
         self._warn_problems(method, checked)
         if checked.ok:
-            properties = {**self.visitor.event_props, **checked.properties}
+            properties = {**self._current_properties(), **checked.properties}
             page = self.page or self._observed_page or PageParts()  # journaled: no page yet
             self._emit_event(CUSTOM, checked.value, time, page, properties, None)
 
@@ -364,6 +396,36 @@ class Tracker:
 
     def _call_clear_event_properties(self, method: str, args: list[object], time: float) -> None:
         self.visitor.event_props = {}
+
+    def _call_add_pageview_properties(self, method: str, args: list[object], time: float) -> None:
+        checked = api.check_properties(args)
+        self._warn_problems(method, checked)
+        if checked.ok:
+            self.pageview_props = {**self.pageview_props, **checked.properties}
+
+    def _call_remove_pageview_property(self, method: str, args: list[object], time: float) -> None:
+        checked = api.check_property_name(args)
+        self._warn_problems(method, checked)
+        if checked.ok:
+            self.pageview_props.pop(checked.value, None)
+
+    def _call_clear_pageview_properties(self, method: str, args: list[object], time: float) -> None:
+        self.pageview_props = {}
+
+    def _call_track_pageview(self, method: str, args: list[object], time: float) -> None:
+        """trackPageview(properties?): a new pageview of the current page, now; `properties`
+        are its pageview properties."""
+        checked = api.check_properties(args) if args and args[0] is not None else api.Checked()
+        self._warn_problems(method, checked)
+        page = self.page or self._observed_page or PageParts()
+        self._emit_pageview(page, time, checked.properties)
+
+    def _call_page_code_hook(self, method: str, args: list[object], time: float) -> None:
+        self.warn(
+            f"heap.{method} is accepted and has no effect: Footfall makes its events in a worker, "
+            "where the page's functions cannot run (set properties with addEventProperties or "
+            "addPageviewProperties instead)"
+        )
 
     def _call_opt_in(self, method: str, args: list[object], time: float) -> None:
         self._opt_in()
@@ -473,6 +535,7 @@ class Tracker:
     def _post_state(self) -> None:
         visitor = self.visitor
         session = visitor.clock.session
+        self._posted_session_id = session.session_id if session else None
         self.browser.post_to_page(
             ops.state(
                 user_id=visitor.user_id,
@@ -492,9 +555,10 @@ class Tracker:
             self.browser.post_to_page(ops.storage(may_store))
 
     def _server_url(self) -> str:
-        server = self.config.get("trackingServer")
+        key = "trackingServer" if "trackingServer" in self.config else "ingestServer"
+        server = self.config.get(key)  # Heap's classic name, then its current one
         if not isinstance(server, str) or not server.strip():
             if server is not None:
-                self.warn("config.trackingServer must be a URL string; using the loader's server")
+                self.warn(f"config.{key} must be a URL string; using the loader's server")
             server = self.boot.server
         return server.strip().rstrip("/")

@@ -30,15 +30,18 @@ class HostSite:
         body: str = "",
         headers: dict[str, str] | None = None,
         config: dict[str, object] | None = None,
+        current: bool = False,
+        after: str = "",
     ) -> str:
-        """Serve a page with Heap's snippet for `app_id` loading from `tracker_url` (its inline
-        scripts carry the nonce `footfall-test`), `before` run ahead of it; its URL."""
-        snippet = install_snippet(tracker_url, app_id, config).replace(
+        """Serve a page with Heap's classic snippet (`current`: its current one) for `app_id`
+        loading from `tracker_url` (its inline scripts carry the nonce `footfall-test`),
+        `before` run ahead of it and `after` right after it; its URL."""
+        snippet = install_snippet(tracker_url, app_id, config, current=current).replace(
             "<script", '<script nonce="footfall-test"'
         )
         html = (
             f"<!doctype html><html><head><title>Host {path}</title><link rel=icon href='data:,'>"
-            f"{before}{snippet}</head><body>{body}</body></html>"
+            f"{before}{snippet}{after}</head><body>{body}</body></html>"
         )
         self.pages[path] = (html, headers or {})
         return self.url(path)

@@ -536,6 +536,23 @@ def test_opting_in_again_after_an_opt_out_is_a_fresh_visitor() -> None:
     assert cookies(browser)["_ff_consent.123"] == "1"
 
 
+@pytest.mark.parametrize(
+    ("stop", "start"), [("stopTracking", "startTracking"), ("optOut", "optIn")]
+)
+def test_heaps_current_tracking_calls_are_consent(stop: str, start: str) -> None:
+    browser = FakeBrowser()
+    receiver = boot(browser, [navigate(), call("track", "Early")], config={"requireConsent": True})
+    receiver.receive(message(call(start)))
+    receiver.receive(message({"kind": "cookie_domain", "domain": "example.com"}))
+    assert [e["name"] for e in flushed(browser)] == ["pageview", "Early"]
+    receiver.receive(message(call(stop), call("track", "Stopped")))
+    assert browser.state()["opted_out"] is True
+    assert cookies(browser) == {"_ff_consent.123": "0"}
+    receiver.receive(message(call(start), call("track", "Again")))
+    assert [e["name"] for e in flushed(browser)][-1] == "Again"
+    assert "Stopped" not in [r.get("name") for r in browser.sent_records()]
+
+
 # -- delivery through the tracker ------------------------------------------------------------
 
 
@@ -550,6 +567,93 @@ def test_hide_flushes_at_once() -> None:
 def test_tracking_server_config_picks_the_collector() -> None:
     browser, _ = started(config={"trackingServer": "https://collect.example/"})
     assert browser.sent[0][0] == "https://collect.example/api/ingest"
+
+
+def test_ingest_server_is_heaps_current_name_for_the_tracking_server() -> None:
+    browser, _ = started(config={"ingestServer": "https://collect.example"})
+    assert browser.sent[0][0] == "https://collect.example/api/ingest"
+
+
+# -- Heap's current snippet: pageview properties, trackPageview, page-code hooks -------------
+
+
+def test_pageview_properties_ride_on_the_pageview_and_its_events_until_the_next() -> None:
+    browser, receiver = started(
+        [call("addPageviewProperties", {"Section": "Shop", "Gone": 1}), navigate()]
+    )
+    receiver.receive(
+        message(
+            call("removePageviewProperty", "Gone"),
+            call("addPageviewProperties", {"Tab": "Toys"}),
+            interaction("click", el("button", "Buy")),
+            call("track", "Custom", {"Tab": "Own"}),
+            navigate("https://shop.example.com/next", cause="pushState"),
+            call("track", "On the next page"),
+        )
+    )
+    events = [e for e in flushed(browser) if e["kind"] == "event"]
+    assert [(e["name"], e["properties"]) for e in events] == [
+        ("pageview", {"Section": "Shop", "Gone": 1}),
+        ("click", {"Section": "Shop", "Tab": "Toys"}),
+        ("Custom", {"Section": "Shop", "Tab": "Own"}),  # the call's own properties win
+        ("pageview", {}),
+        ("On the next page", {}),
+    ]
+    assert (
+        "_hp2_props.123" in cookies(browser) and "Section" not in cookies(browser)["_hp2_props.123"]
+    )
+
+
+def test_clear_pageview_properties_keeps_event_properties() -> None:
+    browser, receiver = started()
+    receiver.receive(
+        message(
+            call("addEventProperties", {"Plan": "Pro"}),
+            call("addPageviewProperties", {"Section": "Shop"}),
+            call("clearPageviewProperties"),
+            call("track", "After"),
+        )
+    )
+    assert flushed(browser)[-1]["properties"] == {"Plan": "Pro"}
+
+
+def test_track_pageview_starts_a_pageview_with_its_properties() -> None:
+    browser, receiver = started()
+    first = browser.events()[0]
+    receiver.receive(
+        message(
+            call("addPageviewProperties", {"Old": 1}),
+            call("trackPageview", {"Step": "2"}),
+            call("track", "Then"),
+            call("trackPageview"),
+            call("trackPageview", "not an object"),
+        )
+    )
+    events = [e for e in flushed(browser) if e["kind"] == "event"]
+    manual, then, bare = events[1], events[2], events[3]
+    assert manual["type"] == "pageview" and manual["properties"] == {"Step": "2"}
+    assert manual["pageview_id"] != first["pageview_id"]
+    assert then["pageview_id"] == manual["pageview_id"] and then["properties"] == {"Step": "2"}
+    assert bare["type"] == "pageview" and bare["properties"] == {}
+    assert len(events) == 5  # a bad argument still counts the pageview, with a warning
+    assert any("heap.trackPageview" in warning for warning in browser.warnings())
+
+
+@pytest.mark.parametrize("method", ["addAdapter", "addTransformer", "addTransformerFn"])
+def test_page_code_hooks_are_accepted_with_one_warning(method: str) -> None:
+    browser, receiver = started()
+    receiver.receive(message(call(method, "name", None), call(method, None), call("track", "Kept")))
+    warnings = browser.warnings()
+    assert len(warnings) == 2 and len(set(warnings)) == 1  # one text: the loader shows it once
+    assert warnings[0].startswith(f"heap.{method} is accepted and has no effect")
+    assert flushed(browser)[-1]["name"] == "Kept"
+
+
+def test_a_new_session_is_told_to_the_page() -> None:
+    browser, receiver = started()
+    first = browser.state()["session_id"]
+    receiver.receive(message(call("track", "Later", time=START_MS + 31 * MINUTE)))
+    assert browser.state()["session_id"] not in (None, first)
 
 
 def test_unknown_methods_warn() -> None:
