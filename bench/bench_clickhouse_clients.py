@@ -9,6 +9,7 @@ event rows a second each inserts, in batches as the backend sends them.
 3. For comparison, the HTTP protocol itself without a client library: the same rows posted as
    `INSERT ... FORMAT JSONEachRow` bodies with httpx (what a hand-written HTTP client could get).
 
+    .venv/bin/pip install clickhouse-connect   # not a dependency: only this comparison uses it
     python bench/bench_clickhouse_clients.py [--rows 50000] [--batch 5000] [--rounds 3]
 """
 

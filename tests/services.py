@@ -33,8 +33,8 @@ START_TIMEOUT_S = 30
 INSTALL_HINT = "run ./dev.sh test once (it installs Debian's clickhouse-server and postgresql)"
 
 # One server for the tests, not a production one: little memory, logs kept to warnings, and
-# `old_parts_lifetime` 0 so that a part a mutation or merge replaced leaves the disk at once
-# (the erasure tests scan the data directory for deleted values).
+# `old_parts_lifetime` 0 with a cleanup every second, so that a part a mutation or merge replaced
+# leaves the disk at once (a deletion waits for that; docs/clickhouse.md).
 CLICKHOUSE_CONFIG = """<?xml version="1.0"?>
 <yandex>
   <logger><level>warning</level><log>{dir}/log/server.log</log>
@@ -52,7 +52,8 @@ CLICKHOUSE_CONFIG = """<?xml version="1.0"?>
   <mark_cache_size>67108864</mark_cache_size>
   <uncompressed_cache_size>67108864</uncompressed_cache_size>
   <timezone>UTC</timezone>
-  <merge_tree><old_parts_lifetime>0</old_parts_lifetime></merge_tree>
+  <merge_tree><old_parts_lifetime>0</old_parts_lifetime><cleanup_delay_period>1</cleanup_delay_period>
+    <cleanup_delay_period_random_add>0</cleanup_delay_period_random_add></merge_tree>
 </yandex>
 """
 CLICKHOUSE_USERS = """<?xml version="1.0"?>
@@ -195,11 +196,13 @@ def running_postgres() -> Iterator[PostgresServer]:
         port = free_port()
         output = (directory / "postgres.log").open("wb")
         # Durability is not under test here: no fsync keeps start-up and each test quick.
+        # wal_recycle off, as docs/clickhouse.md asks of every server: a recycled WAL segment
+        # would keep a deleted user's values until it is overwritten.
         process = subprocess.Popen(
             [*_as_user(run_as), str(POSTGRES_BIN / "postgres"), "-D", str(data_dir),
              "-h", "127.0.0.1", "-p", str(port), "-k", str(directory),
              "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"],
+             "-c", "max_connections=200", "-c", "wal_recycle=off"],
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         server = PostgresServer(directory, port, user, process)

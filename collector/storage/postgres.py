@@ -1,0 +1,241 @@
+"""The scale-out pair's state in PostgreSQL: apps, tokens, users and their aliases, defined
+events, deletion requests and the dashboard's own rows (events are in ClickHouse, clickhouse.py).
+
+Any number of collectors share one database. Every write runs in a SERIALIZABLE transaction,
+retried when PostgreSQL reports a conflict with a concurrent one, so two collectors that see the
+same user at once end as if one had gone first: exactly the merges seed 002 describes.
+psycopg is used synchronously from worker threads, so one pool serves every event loop.
+"""
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import tuple_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from collector.storage.base import StorageError
+
+T = TypeVar("T")
+
+SCHEME = "postgresql"
+CONNECTIONS = 8
+MAX_ATTEMPTS = 20  # of one transaction that keeps meeting concurrent ones
+# What a retry fixes: a concurrent transaction got there first.
+RETRIED = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UniqueViolation,
+)
+
+# Columns holding a user's values have no planner statistics: ANALYZE would copy sample values
+# into pg_statistic, where a deletion could not reach them.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS apps (
+    app_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    api_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS app_bridge_origins (
+    app_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    PRIMARY KEY (app_id, origin)
+);
+CREATE TABLE IF NOT EXISTS users (
+    app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    identity TEXT NULL,
+    properties TEXT NOT NULL DEFAULT '{}',
+    first_seen BIGINT NULL,
+    last_seen BIGINT NULL,
+    merged_into TEXT NULL,
+    PRIMARY KEY (app_id, user_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_by_identity ON users (app_id, identity)
+    WHERE identity IS NOT NULL AND merged_into IS NULL;
+CREATE INDEX IF NOT EXISTS users_by_merged_into ON users (app_id, merged_into)
+    WHERE merged_into IS NOT NULL;
+ALTER TABLE users ALTER COLUMN user_id SET STATISTICS 0,
+    ALTER COLUMN identity SET STATISTICS 0, ALTER COLUMN properties SET STATISTICS 0,
+    ALTER COLUMN merged_into SET STATISTICS 0;
+CREATE TABLE IF NOT EXISTS applied_records (
+    app_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, record_id)
+);
+CREATE TABLE IF NOT EXISTS warnings (
+    app_id TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    user_id TEXT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
+ALTER TABLE warnings ALTER COLUMN message SET STATISTICS 0,
+    ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN detail SET STATISTICS 0;
+CREATE TABLE IF NOT EXISTS server_identifies (
+    app_id TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    month TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, identity, month, user_id)
+);
+ALTER TABLE server_identifies ALTER COLUMN identity SET STATISTICS 0,
+    ALTER COLUMN user_id SET STATISTICS 0;
+CREATE TABLE IF NOT EXISTS auth_tokens (
+    token TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deletion_requests (
+    deletion_request_id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    users TEXT NOT NULL,
+    status TEXT NOT NULL,
+    requested_at BIGINT NOT NULL,
+    completed_at BIGINT NULL
+);
+ALTER TABLE deletion_requests ALTER COLUMN users SET STATISTICS 0;
+CREATE TABLE IF NOT EXISTS defined_events (
+    app_id TEXT NOT NULL,
+    defined_event_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    event_type TEXT NULL,
+    selector TEXT NULL,
+    target_text TEXT NULL,
+    url_contains TEXT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (app_id, defined_event_id),
+    UNIQUE (app_id, name)
+);
+CREATE TABLE IF NOT EXISTS dashboard_secret (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dashboard_sessions (
+    session_key TEXT PRIMARY KEY,
+    password_tag TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+"""
+# Tables whose rows hold a user's values: rewritten after a deletion (VACUUM FULL), so that no
+# dead row version keeps them on disk.
+USER_VALUE_TABLES = ("users", "warnings", "server_identifies", "deletion_requests")
+
+
+@dataclass(frozen=True)
+class PostgresAddress:
+    """Where the state lives: `postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE`."""
+
+    url: str
+    host: str
+    port: int
+    database: str
+
+    @classmethod
+    def parse(cls, url: str) -> "PostgresAddress":
+        """The address in `url`; ValueError saying what is wrong with it."""
+        parts = urlsplit(url)
+        database = parts.path.strip("/")
+        if parts.scheme not in (SCHEME, "postgres") or not parts.hostname or not database:
+            raise ValueError(
+                f"{url!r} is not a PostgreSQL address: write postgresql://USER@HOST:PORT/DATABASE"
+            )
+        return cls(url=url, host=parts.hostname, port=parts.port or 5432, database=database)
+
+
+class Postgres:
+    """A pool of connections used from worker threads; every failure comes out as
+    StorageError, and `transaction` retries the conflicts that concurrency causes."""
+
+    def __init__(self, address: PostgresAddress) -> None:
+        self.address = address
+        self._pool = ConnectionPool(
+            address.url,
+            min_size=1,
+            max_size=CONNECTIONS,
+            kwargs={"row_factory": tuple_row},
+            open=False,
+            timeout=30,
+        )
+        try:
+            self._pool.open(wait=True, timeout=10)
+        except PoolTimeout as error:
+            self._pool.close()
+            raise StorageError(
+                f"PostgreSQL at {address.host}:{address.port}: cannot connect"
+            ) from error
+        self._threads = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="footfall-postgres")
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection (autocommit off: the caller's statements form a transaction)."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as error:
+            raise StorageError(self._where() + "no connection free in time") from error
+        except psycopg.OperationalError as error:
+            raise StorageError(self._where() + _first_line(error)) from error
+
+    def transaction(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """`work(conn)` in one SERIALIZABLE transaction, in this thread; run again from the
+        start when a concurrent transaction conflicts with it."""
+        for attempt in range(MAX_ATTEMPTS):
+            with self.connection() as conn:
+                conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+                try:
+                    with conn.transaction():
+                        return work(conn)
+                except RETRIED:
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise StorageError(
+                            self._where() + "too many concurrent conflicts"
+                        ) from None
+                except psycopg.OperationalError as error:
+                    raise StorageError(self._where() + _first_line(error)) from error
+            time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # let the other finish
+        raise AssertionError("unreachable")
+
+    def autocommit(self, *statements: str) -> None:
+        """Run statements outside a transaction (VACUUM, CHECKPOINT need that)."""
+        with self.connection() as conn:
+            conn.autocommit = True
+            try:
+                for statement in statements:
+                    conn.execute(statement)
+            finally:
+                conn.autocommit = False
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """`work` in one of the worker threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
+
+    def create_schema(self) -> None:
+        """Create the tables when missing (collectors starting together take turns)."""
+        with self.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('footfall schema'))")
+            conn.execute(SCHEMA)
+
+    def _where(self) -> str:
+        return f"PostgreSQL at {self.address.host}:{self.address.port}: "
+
+    def close(self) -> None:
+        """Finish running work and close the pool."""
+        self._threads.shutdown(wait=True)
+        self._pool.close()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
