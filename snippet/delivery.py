@@ -37,6 +37,10 @@ QUEUE_MAX_AGE_MS = 7 * 24 * 3600 * 1000
 # Chromium: one 60 KB chunk is taken at pagehide); more chunks serve more lenient browsers.
 BEACON_CHUNK_MAX_BYTES = 60_000
 BEACON_MAX_CHUNKS = 4
+# A beacon's fate is never known: what one took is kept in the persisted queue and sent once
+# more this long after (in this page, or by the next boot), when a beacon that arrived is long
+# stored; the collector stores each event id once, so one that arrived is not doubled.
+BEACON_GRACE_S = 10.0
 ENVELOPE_BYTES = 200  # app id, sent_at, library
 
 RunTask = Callable[[Coroutine[Any, Any, None]], object]
@@ -151,7 +155,8 @@ class Delivery:
         self._timer_due_ms: float | None = None
         self._to_store: dict[str, Pending] = {}  # new records, put in the store once per message
         self._persist = False
-        self._beacon_delivered: set[str] = set()
+        self._beaconed: set[str] = set()  # ids a beacon took: resent once, after the grace
+        self._resend_later: list[Pending] = []  # those of them waiting for the grace
         self._beacon_stale = False
         browser.on_online(self._on_online)
 
@@ -200,22 +205,23 @@ class Delivery:
             self._to_store = {}
 
     def forget_sent(self, event_ids: Iterable[str]) -> None:
-        """Records a beacon delivered (the loader says so): never sent again, not kept."""
-        ids = set(event_ids) - self._beacon_delivered
+        """Records a beacon took (the loader says so, at once or at the next boot): not sent
+        while that beacon may be on its way, kept in the store, and sent once more after
+        BEACON_GRACE_S in case it was lost."""
+        ids = set(event_ids) - self._beaconed
         if not ids:
             return
-        self._beacon_delivered |= ids
-        for event_id in ids:
-            self._to_store.pop(event_id, None)
+        self._beaconed |= ids
+        taken = [p for p in self.unsent if p.event_id in ids]
         self._forget(ids)
-        if self._persist:
-            self._browser.store_delete(self._app_id, sorted(ids))
+        self._resend_after_grace(taken)
 
     def drop_all(self) -> None:
         """Forget every unsent record, here and in the store (opt-out)."""
         self._set_queued([])
         self._in_flight = {}  # their answers, when they come, change nothing
         self._to_store = {}
+        self._resend_later = []
         self._failures = 0
         self._paused = False
         self._cancel_timer()
@@ -302,6 +308,24 @@ class Delivery:
             delay = max(delay, asked)
         self._arm_timer(delay)
 
+    def _resend_after_grace(self, records: list[Pending]) -> None:
+        if not records:
+            return
+        if not self._resend_later:
+            self._browser.call_later(BEACON_GRACE_S, self._resend_beaconed)
+        self._resend_later += records
+
+    def _resend_beaconed(self) -> None:
+        """The grace is over: what beacons took goes out once more, as any queued record."""
+        known = {p.event_id for p in self.unsent}
+        records = [p for p in self._resend_later if p.event_id not in known]
+        self._resend_later = []
+        if records:
+            self._set_queued(sorted(records + self.queued, key=lambda p: p.queued_ms))
+            self._bound_queue()
+            self._publish_beacon()
+            self._pump(force=True)
+
     def _on_online(self) -> None:
         if self._paused:
             self._failures = 0
@@ -351,6 +375,7 @@ class Delivery:
         known = {p.event_id for p in self.unsent}
         now = self._browser.now_ms()
         adopted: list[Pending] = []
+        beaconed: list[Pending] = []
         stale: list[str] = []
         for text in texts:
             try:
@@ -360,11 +385,13 @@ class Delivery:
                 continue  # not ours to read: the store is only written by us
             if event_id in known:
                 continue
-            if event_id in self._beacon_delivered or now - time > QUEUE_MAX_AGE_MS:
+            if now - time > QUEUE_MAX_AGE_MS:
                 stale.append(event_id)
                 continue
             known.add(event_id)
-            adopted.append(Pending(event_id, text, len(text.encode()), time, now))
+            pending = Pending(event_id, text, len(text.encode()), time, now)
+            (beaconed if event_id in self._beaconed else adopted).append(pending)
+        self._resend_after_grace(beaconed)
         if stale:
             self._browser.store_delete(self._app_id, stale)
         if adopted:

@@ -629,8 +629,9 @@
   }
 
   // Each chunk is a whole ingest body under 64 KB. sendBeacon refuses once its quota is spent;
-  // what it refused stays in the worker's retry queue for the next boot. What it took is never
-  // sent again: the worker is told, in case the page lives on, and the next boot reads it here.
+  // what it refused stays in the worker's retry queue for the next boot. What it took is held
+  // back for a while, then sent once more (a beacon can be lost): the worker is told, in case
+  // the page lives on, and the next boot reads it here.
   function sendBeacon() {
     if (!beacon) return;
     var sent = [];

@@ -97,8 +97,9 @@ class IngestSeen:
 class FaultProxy:
     """A loopback HTTP proxy in front of a real `footfall serve`: it passes every request through
     unchanged, except that POST /api/ingest is answered with a chosen fault instead while
-    `faults` holds one (`(status, Retry-After or None)`, used front to back). It notes every
-    ingest POST it saw."""
+    `faults` holds one (`(status, Retry-After or None)`, used front to back), and is lost on its
+    way (read, never passed on, the connection closed unanswered) while `losing` is set. It
+    notes every ingest POST it saw."""
 
     # Host goes through: a demo page names the server it was asked from, so the tracker on it
     # talks to the proxy.
@@ -115,6 +116,7 @@ class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.faults: list[tuple[int, str | None]] = []
+        self.losing = False
         self.seen: list[IngestSeen] = []
         self._lock = threading.Lock()
         self._client = httpx.Client(base_url=upstream, timeout=60)
@@ -143,6 +145,10 @@ class FaultProxy:
         fault = None
         if handler.command == "POST" and handler.path.startswith("/api/ingest"):
             with self._lock:
+                if self.losing:
+                    self.seen.append(IngestSeen(time.monotonic(), 0, ingest_ids(body)))
+                    handler.close_connection = True
+                    return
                 fault = self.faults.pop(0) if self.faults else None
         if fault is not None:
             status, retry_after = fault

@@ -191,6 +191,24 @@ def test_the_collector_answers_an_error_then_takes_the_retry(
         assert after[0] - faulted[0].at >= float(retry_after) - 0.1
 
 
+def test_a_beacon_lost_on_its_way_is_sent_again_by_the_next_page(
+    proxy: FaultProxy, app_id: str, server: LiveServer, page: Page
+) -> None:
+    url = f"{proxy.url}/demo/?app={app_id}"
+    open_ready(page, url)
+    wait_for_count(server.db_path, app_id, 1, 30, "pageview")  # not the losses' to answer
+    proxy.losing = True  # sendBeacon takes the chunk; it never reaches the collector
+    expected = track(page, "Beacon lost", "l")
+    page.goto(server.url.replace("127.0.0.1", "localhost") + "/api/health")  # another site
+    page.wait_for_timeout(1000)
+    proxy.losing = False
+    open_ready(page, url)  # the visitor comes back: this boot sends the lost events once more
+    stored = wait_for_marks(server.db_path, app_id, "Beacon lost", expected, 60)
+    tally("a beacon lost on its way; the visitor comes back", 1, expected, stored)
+    lost_ids = {i for seen in proxy.seen if seen.status == 0 for i in seen.event_ids}
+    assert set(stored_event_ids(server, app_id, "Beacon lost", "l")) <= lost_ids  # by a beacon
+
+
 def test_offline_then_online(demo: Demo, context: BrowserContext) -> None:
     demo.open()
     context.set_offline(True)

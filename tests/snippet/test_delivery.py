@@ -12,6 +12,7 @@ from snippet.delivery import (
     BATCH_FULL_BYTES,
     BATCH_MAX_BYTES,
     BEACON_CHUNK_MAX_BYTES,
+    BEACON_GRACE_S,
     BEACON_MAX_CHUNKS,
     MAX_IN_FLIGHT,
     MAX_TRIES,
@@ -325,7 +326,7 @@ def test_the_beacon_holds_every_unacknowledged_record_in_flight_or_queued() -> N
     assert [r["event_id"][-3:] for r in browser.beacon_records()] == ["003"]
 
 
-def test_what_a_beacon_delivered_is_not_sent_again_nor_kept() -> None:
+def test_what_a_beacon_took_is_kept_and_sent_once_more_only_after_the_grace() -> None:
     browser = FakeBrowser()
     browser.hold = True
     delivery, _ = make(browser)
@@ -335,12 +336,17 @@ def test_what_a_beacon_delivered_is_not_sent_again_nor_kept() -> None:
     delivery.add(record(4))
     delivery.publish_beacon()
     delivery.forget_sent([f"{n:032x}" for n in (1, 2, 4)])
-    assert kept_ids(browser) == ["003"]
+    assert kept_ids(browser) == ["001", "002", "003", "004"]  # the beacon may be lost
     assert [r["event_id"][-3:] for r in browser.beacon_records()] == ["003"]
     browser.answer(503)  # the request in flight failed: only 3 is retried
     browser.hold = False
-    browser.advance(2)
+    browser.advance(BEACON_GRACE_S - 1)
     assert sent_ids(browser)[-1] == ["003"] and delivery.unsent == []
+    browser.advance(1)  # the grace is over: what the beacon took goes out once more
+    assert sent_ids(browser)[-1] == ["001", "002", "004"]
+    delivery.forget_sent([f"{n:032x}" for n in (1, 2)])  # a second beacon of them: no third try
+    browser.advance(BEACON_GRACE_S * 2)
+    assert len(browser.sent) == 3 and kept_ids(browser) == []
 
 
 # -- the persisted queue ---------------------------------------------------------------------
@@ -420,14 +426,16 @@ def test_a_live_tabs_queue_is_left_alone_and_two_boots_never_share_one() -> None
     assert sent_ids(alive) == []  # its own request still to come; nobody took it
 
 
-def test_a_beacon_delivered_record_is_not_taken_over() -> None:
+def test_a_record_a_beacon_took_is_taken_over_and_sent_after_the_grace() -> None:
     origin = FakeOrigin()
     tab_gone_with(origin, 1, 2)
     second = FakeBrowser(origin=origin)
     delivery = Delivery(second, second.run_task, app_id="123", url=URL, warn=print)
     delivery.forget_sent([f"{1:032x}"])  # the boot message says the beacon carried it
     delivery.persist(True)
-    assert sent_ids(second) == [["002"]] and origin.kept() == []
+    assert sent_ids(second) == [["002"]] and kept_ids(second) == ["001"]
+    assert advance_until_sent(second) == BEACON_GRACE_S  # lost in transit, it is not lost
+    assert sent_ids(second)[-1] == ["001"] and origin.kept() == []
 
 
 def test_records_older_than_the_age_limit_are_deleted_not_sent() -> None:
