@@ -31,7 +31,7 @@ from tests.live_server import free_port  # noqa: E402
 
 def bench_app() -> object:
     """The app on the database named by FOOTFALL_BENCH_DB (a factory, for either server)."""
-    return create_app(Settings(db_path=Path(os.environ["FOOTFALL_BENCH_DB"]), demo=True))
+    return create_app(Settings(db=os.environ["FOOTFALL_BENCH_DB"], demo=True))
 
 
 def server_command(server: str, port: int) -> list[str]:

@@ -23,23 +23,24 @@ from collector.request_body import BodyLimit, error_response
 from collector.request_log import RequestLog
 from collector.server_api import server_api_routes
 from collector.settings import DEMO_APP_ID, DEMO_APP_NAME, Settings
-from collector.storage.sqlite import SQLiteStorage
+from collector.storage import open_storage
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The collector for `settings`; storage opens at startup and is flushed at shutdown."""
-    storage = SQLiteStorage(settings.db_path)
-    if settings.demo:
-        storage.ensure_app(DEMO_APP_ID, DEMO_APP_NAME)
-        # site/embed.html at one loopback name talks to the demo app at the other.
-        loopback = [f"http://{host}:{settings.port}" for host in ("127.0.0.1", "localhost")]
-        storage.change_bridge_origins(DEMO_APP_ID, loopback)
+    """The collector for `settings`; storage opens here (StorageError when it cannot) and is
+    flushed at shutdown."""
+    storage = open_storage(settings.db, settings.state)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.demo:
+            await storage.ensure_app(DEMO_APP_ID, DEMO_APP_NAME)
+            # site/embed.html at one loopback name talks to the demo app at the other.
+            loopback = [f"http://{host}:{settings.port}" for host in ("127.0.0.1", "localhost")]
+            await storage.change_bridge_origins(DEMO_APP_ID, loopback)
         await resume_pending_deletions(storage)
         yield
-        storage.close()
+        await storage.close()
 
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
@@ -48,7 +49,7 @@ def create_app(settings: Settings) -> Starlette:
         *bridge_routes(storage),
         *server_api_routes(storage, settings),
         *deletion_routes(storage, settings),
-        dashboard_mount(settings.db_path, settings.admin_password),
+        dashboard_mount(storage, settings.admin_password),
         *_optional_routes("collector.bundle", "bundle_routes", settings.bundle_dir),
         *_optional_routes("collector.demo_site", "demo_routes", settings.site_dir),
     ]

@@ -113,9 +113,9 @@ class BatchAnswer:
         return JSONResponse({"error": error, **self.as_json()}, 400, headers=headers)
 
 
-def require_known_app(storage: Storage, app_id: str) -> None:
+async def require_known_app(storage: Storage, app_id: str) -> None:
     """Only known apps are answered: RequestProblem (404) for any other."""
-    if storage.find_app(app_id) is None:
+    if await storage.find_app(app_id) is None:
         raise RequestProblem(404, f"unknown app_id {app_id!r}")
 
 

@@ -18,10 +18,10 @@ def bridge_routes(storage: Storage) -> list[BaseRoute]:
 
     async def bridge(request: Request) -> Response:
         app_id = request.path_params["app_id"]
-        if storage.find_app(app_id) is None:
+        if await storage.find_app(app_id) is None:
             return error_response(404, f"no app {app_id!r}", BRIDGE_HEADERS)
         return JSONResponse(
-            {"allowOrigins": storage.bridge_origins(app_id)}, headers=BRIDGE_HEADERS
+            {"allowOrigins": await storage.bridge_origins(app_id)}, headers=BRIDGE_HEADERS
         )
 
     return [Route("/api/apps/{app_id}/bridge", bridge, methods=["GET"])]

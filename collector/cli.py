@@ -4,17 +4,20 @@ import argparse
 import json
 import os
 import secrets
-import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from collector.export import exported_event, exported_user, write_json_lines
+from collector.run_sync import run_sync
 from collector.settings import Settings
-from collector.storage.sqlite import SQLiteStorage
+from collector.storage import open_storage
+from collector.storage.base import Storage, StorageError
 from snippet.bridge import normalized_origin
 
-DEFAULT_DB = Path("footfall.sqlite3")
+DEFAULT_DB = Settings.db
+T = TypeVar("T")
 # The status of a command whose reader went away (128 + SIGPIPE), as the shell reports `yes | head`.
 EXIT_READER_GONE = 141
 
@@ -30,8 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"footfall: {error}", file=sys.stderr)
         return 2
-    except sqlite3.Error as error:
-        print(f"footfall: database {args.db}: {error}", file=sys.stderr)
+    except StorageError as error:
+        print(f"footfall: storage {_db(args)}: {error}", file=sys.stderr)
         return 1
     return result
 
@@ -41,7 +44,8 @@ def serve(args: argparse.Namespace) -> int:
     from collector.server import run_server
 
     settings = Settings(
-        db_path=args.db,
+        db=_db(args),
+        state=_state(args),
         host=args.host,
         port=args.port,
         bundle_dir=args.bundle_dir,
@@ -58,11 +62,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def apps_create(args: argparse.Namespace) -> int:
     """Create an app and print its id and API key."""
-    storage = SQLiteStorage(args.db)
-    try:
-        app = storage.create_app(args.name, args.app_id)
-    finally:
-        storage.close()
+    app = _with_storage(args, lambda storage: storage.create_app(args.name, args.app_id), True)
     print(json.dumps({"app_id": app.app_id, "api_key": app.api_key}))
     return 0
 
@@ -70,11 +70,9 @@ def apps_create(args: argparse.Namespace) -> int:
 def apps_update(args: argparse.Namespace) -> int:
     """Change which origins may use an app's postMessage bridge; print the app's list."""
     allow, disallow = _origins(args.allow_origin), _origins(args.disallow_origin)
-    storage = _existing_storage(args.db)
-    try:
-        origins = storage.change_bridge_origins(args.app_id, allow, disallow)
-    finally:
-        storage.close()
+    origins = _with_storage(
+        args, lambda storage: storage.change_bridge_origins(args.app_id, allow, disallow)
+    )
     print(json.dumps({"app_id": args.app_id, "bridge_origins": origins}))
     return 0
 
@@ -94,21 +92,17 @@ def _origins(given: list[str]) -> list[str]:
 
 def export_events(args: argparse.Namespace) -> int:
     """Print every event (of one app) as a JSON line, ordered by time."""
-    storage = _existing_storage(args.db)
-    try:
-        write_json_lines(map(exported_event, storage.events(args.app)), sys.stdout)
-    finally:
-        storage.close()
+    _with_storage(
+        args, lambda storage: _print_lines(map_async(exported_event, storage.events(args.app)))
+    )
     return 0
 
 
 def export_users(args: argparse.Namespace) -> int:
     """Print every canonical user (of one app) as a JSON line."""
-    storage = _existing_storage(args.db)
-    try:
-        write_json_lines(map(exported_user, storage.users(args.app)), sys.stdout)
-    finally:
-        storage.close()
+    _with_storage(
+        args, lambda storage: _print_lines(map_async(exported_user, storage.users(args.app)))
+    )
     return 0
 
 
@@ -136,10 +130,60 @@ def _reader_gone() -> int:
     return EXIT_READER_GONE
 
 
-def _existing_storage(path: Path) -> SQLiteStorage:
-    if not path.exists():
-        raise ValueError(f"no database at {path}")
-    return SQLiteStorage(path)
+def _db(args: argparse.Namespace) -> str:
+    """--db, else FOOTFALL_DB, else footfall.sqlite3 in the current folder."""
+    return str(args.db or os.environ.get("FOOTFALL_DB") or DEFAULT_DB)
+
+
+def _state(args: argparse.Namespace) -> str | None:
+    """--state, else FOOTFALL_STATE (only with --db clickhouse://...)."""
+    return args.state or os.environ.get("FOOTFALL_STATE") or None
+
+
+def _with_storage(
+    args: argparse.Namespace, work: Callable[[Storage], Awaitable[T]], create: bool = False
+) -> T:
+    """`work` on the storage the options name; unless `create`, a SQLite file must exist."""
+    db = _db(args)
+    if not create and "://" not in db and not Path(db).exists():
+        raise ValueError(f"no database at {db}")
+
+    async def run() -> T:
+        storage = open_storage(db, _state(args))
+        try:
+            return await work(storage)
+        finally:
+            await storage.close()
+
+    return run_sync(run())
+
+
+async def map_async(
+    convert: Callable[[T], dict[str, object]], rows: AsyncIterator[T]
+) -> AsyncIterator[dict[str, object]]:
+    """`convert` of each row, as rows arrive."""
+    async for row in rows:
+        yield convert(row)
+
+
+async def _print_lines(rows: AsyncIterator[dict[str, object]]) -> None:
+    """Rows as JSON lines on stdout, each written as it comes."""
+    async for row in rows:
+        write_json_lines([row], sys.stdout)
+
+
+def _add_storage_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--db",
+        help="a SQLite file (made when missing by serve and apps create), or"
+        " clickhouse://HOST:PORT/DB for events with --state (else $FOOTFALL_DB,"
+        f" else {DEFAULT_DB})",
+    )
+    command.add_argument(
+        "--state",
+        help="with --db clickhouse://...: postgresql://USER@HOST:PORT/DB for apps, users and"
+        " identities (else $FOOTFALL_STATE)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the collector")
     serve_cmd.add_argument("--host", default="127.0.0.1")
     serve_cmd.add_argument("--port", type=int, default=8000)
-    serve_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
+    _add_storage_options(serve_cmd)
     serve_cmd.add_argument("--bundle-dir", type=Path, default=Path("build/tracker"))
     serve_cmd.add_argument("--site-dir", type=Path, default=Path("site"))
     serve_cmd.add_argument("--demo", action="store_true", help='ensure the app "demo" exists')
@@ -180,7 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     create_cmd = apps_cmd.add_parser("create", help="create an app; prints its id and API key")
     create_cmd.add_argument("--name", required=True)
     create_cmd.add_argument("--app-id")
-    create_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
+    _add_storage_options(create_cmd)
     create_cmd.set_defaults(run=apps_create)
     update_cmd = apps_cmd.add_parser("update", help="change an app's bridge origins; prints them")
     update_cmd.add_argument("app_id", metavar="APP_ID")
@@ -195,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     update_cmd.add_argument(
         "--disallow-origin", action="append", default=[], metavar="ORIGIN", help="undo one"
     )
-    update_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
+    _add_storage_options(update_cmd)
     update_cmd.set_defaults(run=apps_update)
 
     for name, run, what in (
@@ -203,7 +247,7 @@ def _parser() -> argparse.ArgumentParser:
         ("users", export_users, "canonical users"),
     ):
         export_cmd = commands.add_parser(name, help=f"print {what} as JSON lines")
-        export_cmd.add_argument("--db", type=Path, default=DEFAULT_DB)
+        _add_storage_options(export_cmd)
         export_cmd.add_argument("--app", help="only this app_id")
         export_cmd.set_defaults(run=run)
     return parser

@@ -38,7 +38,7 @@ def deletion_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
         if credentials is None:
             return err(401, "send HTTP Basic auth with app_id as user and api_key as password")
         app_id, api_key = credentials
-        app = storage.find_app(app_id)
+        app = await storage.find_app(app_id)
         if app is None or not hmac.compare_digest(app.api_key.encode(), api_key.encode()):
             return err(401, "Unauthorized: unknown app_id or wrong api_key")
         try:
@@ -48,7 +48,7 @@ def deletion_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
         return JSONResponse({"auth_token": token})
 
     async def user_deletion(request: Request) -> Response:
-        app_id = bearer_app(storage, request)
+        app_id = await bearer_app(storage, request)
         if app_id is None:
             return err(401, "Unauthorized: send a live auth_token as 'Authorization: Bearer ...'")
         try:
@@ -71,11 +71,11 @@ def deletion_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
         )
 
     async def deletion_status(request: Request) -> Response:
-        app_id = bearer_app(storage, request)
+        app_id = await bearer_app(storage, request)
         if app_id is None:
             return err(401, "Unauthorized: send a live auth_token as 'Authorization: Bearer ...'")
         request_id = request.path_params["deletion_request_id"]
-        found = storage.find_deletion(app_id, request_id)
+        found = await storage.find_deletion(app_id, request_id)
         if found is None:
             return err(404, f"no deletion request {request_id!r} for this app")
         return JSONResponse(
@@ -96,7 +96,7 @@ def deletion_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
 
 async def resume_pending_deletions(storage: Storage) -> None:
     """Finish deletions that were accepted but not done when the server last stopped."""
-    for request_id in storage.pending_deletions():
+    for request_id in await storage.pending_deletions():
         await storage.run_deletion(request_id)
 
 
@@ -113,12 +113,12 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     return (user, password) if colon and user else None
 
 
-def bearer_app(storage: Storage, request: Request) -> str | None:
+async def bearer_app(storage: Storage, request: Request) -> str | None:
     """The app a request's live bearer token was issued for, or None."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return storage.token_app(token.strip())
+    return await storage.token_app(token.strip())
 
 
 def deletion_users(body: Any) -> list[dict[str, str]]:

@@ -1,22 +1,43 @@
-"""Heap's identity rules (seed 002) as pure functions; storage applies what they decide.
+"""Heap's identity rules (seed 002): decided by pure functions, applied through the few
+primitives of a backend's `IdentityTransaction` (collector/storage/base.py), so every backend
+merges alike and none rewrites stored events.
 
 The tracker mints a new user id after `resetIdentity` and when an identified visitor is
 identified as someone else, so an identify that would change a user's identity is refused.
+
+Two collectors may see the same user at once. Each primitive that could lose such a race (a user
+id or identity taken meanwhile) reports it, and the operation is read and decided again; a merge
+locks both users and checks they are still what was decided on.
 """
 
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from typing import TypeVar
 
+from collector.storage.base import (
+    DUPLICATE,
+    STORED,
+    Identify,
+    IdentityTransaction,
+    InvalidOperation,
+    KnownUser,
+    NewEvent,
+    Outcome,
+    SetUserProperties,
+    StorageUnavailable,
+    UserState,
+)
 from snippet.validate import identity_problem
 
+__all__ = ["KnownUser"]  # re-exported: the rules' view of a user
 
-@dataclass(frozen=True)
-class KnownUser:
-    """A canonical user as the rules need to see it."""
-
-    user_id: str
-    identity: str | None
+# Reads and decisions again after a lost race; more losses in a row mean something is wrong.
+MAX_RACES = 8
+T = TypeVar("T")
+V = TypeVar("V")
 
 
 class IdentifyAction(Enum):
@@ -107,9 +128,7 @@ def _decide_uncapped(
     return IdentifyDecision(IdentifyAction.MERGE_INTO_HOLDER)
 
 
-def merged_properties(
-    absorbed: dict[str, object], surviving: dict[str, object]
-) -> dict[str, object]:
+def merged_properties(absorbed: Mapping[str, V], surviving: Mapping[str, V]) -> dict[str, V]:
     """Properties after a merge: the surviving user's values win on conflicts."""
     return {**absorbed, **surviving}
 
@@ -120,3 +139,112 @@ def merged_span(*times: int | None) -> tuple[int | None, int | None]:
     if not known:
         return None, None
     return min(known), max(known)
+
+
+def apply_user_operation(
+    tx: IdentityTransaction, op: Identify | SetUserProperties, now_ms: int
+) -> Outcome:
+    """Apply an identify or a user-properties operation once per record id."""
+    if op.record_id is not None and not tx.first_application(op.record_id):
+        return DUPLICATE
+    if isinstance(op, Identify):
+        return _retried(lambda: _try_identify(tx, op, now_ms))
+    user = event_user(tx, op)
+    if op.user_id is not None:  # the web tracker's: the visitor is active now
+        tx.touch(user.user_id, op.time, op.time)
+    old = tx.user_state(user.user_id, lock=True)
+    tx.set_user_state(
+        user.user_id, UserState({**old.properties, **op.properties}, old.first_seen, old.last_seen)
+    )
+    return STORED
+
+
+def event_user(tx: IdentityTransaction, op: NewEvent | SetUserProperties) -> KnownUser:
+    """The canonical user an operation names by user id or by identity, created when new
+    (an identity nobody has yet gets a new user id)."""
+    if op.user_id is not None:
+        user_id = op.user_id
+        return _retried(lambda: tx.canonical_user(user_id) or _created(tx, user_id, None))
+    if op.identity is None:  # a real check: `python -O` drops asserts
+        raise InvalidOperation(f"{type(op).__name__} names neither a user_id nor an identity")
+    identity = op.identity
+    return _retried(
+        lambda: (
+            tx.identity_holder(identity) or _created(tx, str(secrets.randbelow(2**53)), identity)
+        )
+    )
+
+
+def _created(tx: IdentityTransaction, user_id: str, identity: str | None) -> KnownUser | None:
+    return KnownUser(user_id, identity) if tx.create_user(user_id, identity) else None
+
+
+def _retried(attempt: Callable[[], T | None]) -> T:
+    """The first result of `attempt` that is not None (None: it lost a race; read again)."""
+    for _ in range(MAX_RACES):
+        result = attempt()
+        if result is not None:
+            return result
+    raise StorageUnavailable(
+        f"the users named changed under {MAX_RACES} tries in a row (other collectors writing"
+        " them at once); retry the request"
+    )
+
+
+def _try_identify(tx: IdentityTransaction, op: Identify, now_ms: int) -> Outcome | None:
+    subject = tx.canonical_user(op.user_id)
+    holder = tx.identity_holder(op.identity)
+    # The month is the server's: a backdated timestamp must not dodge the monthly limit.
+    month = identify_month(now_ms)
+    given = tx.server_identifies(op.identity, month) if op.source == "server" else None
+    decision = decide_identify(op.identity, subject, holder, user_ids_this_month=given)
+    action = decision.action
+    if action is IdentifyAction.REFUSE:
+        assert decision.warning_kind is not None and decision.message is not None
+        detail = {"user_id": op.user_id, "identity": op.identity, "record_id": op.record_id}
+        tx.add_warning(decision.warning_kind, decision.message, detail)
+        return Outcome("refused", decision.message)
+    if action is IdentifyAction.CREATE_IDENTIFIED:
+        if not tx.create_user(op.user_id, op.identity, op.time):
+            return None
+    elif action is IdentifyAction.JOIN_HOLDER:
+        assert holder is not None
+        if not tx.create_user(op.user_id) or not _merge(tx, op.user_id, holder, op.time):
+            return None
+    elif action is IdentifyAction.CLAIM:
+        assert subject is not None
+        if not tx.claim_identity(subject.user_id, op.identity):
+            return None
+        tx.touch(subject.user_id, op.time, op.time)
+    elif action is IdentifyAction.MERGE_INTO_HOLDER:
+        assert subject is not None and holder is not None
+        if not _merge(tx, subject.user_id, holder, op.time):
+            return None
+    else:
+        assert subject is not None
+        tx.touch(subject.user_id, op.time, op.time)
+    if op.source == "server" and action is not IdentifyAction.NOTHING:
+        tx.count_server_identify(op.identity, month, op.user_id)
+    return STORED
+
+
+def _merge(tx: IdentityTransaction, absorbed: str, holder: KnownUser, time: int) -> bool:
+    """Merge the anonymous canonical user `absorbed` into `holder`: aliases, properties (the
+    holder's win) and seen span. False when either changed since it was read."""
+    assert holder.identity is not None
+    # Locks in one order (by id), so two merges of the same pair cannot deadlock.
+    states = {
+        user_id: tx.user_state(user_id, lock=True) for user_id in sorted({absorbed, holder.user_id})
+    }
+    if (
+        tx.canonical_user(absorbed) != KnownUser(absorbed, None)
+        or tx.identity_holder(holder.identity) != holder
+    ):
+        return False
+    old, new = states[absorbed], states[holder.user_id]
+    tx.add_alias(absorbed, holder.user_id)
+    first, last = merged_span(old.first_seen, old.last_seen, new.first_seen, new.last_seen, time)
+    tx.set_user_state(
+        holder.user_id, UserState(merged_properties(old.properties, new.properties), first, last)
+    )
+    return True

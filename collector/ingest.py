@@ -93,7 +93,7 @@ def ingest_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
 
     async def ingest(request: Request, cors: dict[str, str]) -> Response:
         batch = parse_batch(await read_json(request, settings.max_ingest_bytes))
-        require_known_app(storage, batch.app_id)
+        await require_known_app(storage, batch.app_id)
         user_agent = request.headers.get("user-agent", "")
         answer = await ingest_batch(storage, settings, batch, user_agent)
         if answer.nothing_usable():

@@ -137,7 +137,7 @@ def observed_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
 
     async def observed(request: Request, cors: dict[str, str]) -> Response:
         app_id, message_json = observed_message(await read_json(request, settings.max_ingest_bytes))
-        require_known_app(storage, app_id)
+        await require_known_app(storage, app_id)
         bodies, warnings = tracker_batches(message_json, _first_time(message_json))
         records = [record for body in bodies for record in parse_batch(json.loads(body)).records]
         if not records and warnings:  # the tracker refused it all: say why

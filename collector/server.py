@@ -19,15 +19,16 @@ from starlette.applications import Starlette
 
 from collector.app import create_app
 from collector.bundle import bundle_is_built
+from collector.run_sync import run_sync
 from collector.settings import Settings
-from collector.storage.sqlite import SQLiteStorage
+from collector.storage import open_storage
 
 SETTINGS_ENV = "FOOTFALL_SETTINGS"
 
 
 def run_server(settings: Settings) -> None:
     """Serve until interrupted (SIGINT or SIGTERM, after which pending writes are committed)."""
-    SQLiteStorage(settings.db_path).close()  # a bad --db fails here, with a clear message
+    run_sync(open_storage(settings.db, settings.state).close())  # a bad --db fails here, clearly
     os.environ[SETTINGS_ENV] = settings_to_json(settings)
     server = Granian(
         "collector.server:app_from_environment",
@@ -48,7 +49,7 @@ def run_server(settings: Settings) -> None:
 
 def startup_line(settings: Settings) -> str:
     """Where the server listens and stores; when the tracker bundle is missing, how to build it."""
-    line = f"footfall listening on http://{settings.host}:{settings.port} (db {settings.db_path})"
+    line = f"footfall listening on http://{settings.host}:{settings.port} (db {settings.db})"
     bundle_dir = settings.bundle_dir.resolve()
     if not bundle_is_built(bundle_dir):
         line += (

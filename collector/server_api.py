@@ -94,9 +94,11 @@ def server_api_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
             try:
                 body = await read_json(request, settings.max_api_bytes)
                 app_id, items = _app_and_items(body, items_key)
-                require_known_app(storage, app_id)
+                await require_known_app(storage, app_id)
             except RequestProblem as bad:
                 return error_response(bad.status, bad.message)
+            except StorageError as error:
+                return error_response(503, f"{error}; retry later")
             answer = BatchAnswer()
             checked = check_each(items, check_item, answer)
             if not checked:

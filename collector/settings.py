@@ -10,7 +10,10 @@ MEBIBYTE = 1024 * 1024
 class Settings:
     """Options of `footfall serve`; the defaults are the documented ones."""
 
-    db_path: Path = Path("footfall.sqlite3")
+    # Where events and state live (collector.storage.open_storage): a SQLite file path, or
+    # clickhouse://HOST:PORT/DB with `state` a postgresql://USER@HOST:PORT/DB.
+    db: str = "footfall.sqlite3"
+    state: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     bundle_dir: Path = Path("build/tracker")

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from collector.export import exported_event, exported_user
 from collector.request_body import RequestProblem, decompress
 from collector.request_log import MAX_LOGGED_BODY
+from collector.run_sync import collected, run_sync
+from collector.storage import open_storage
 from collector.storage.base import APP_ID_PATTERN
-from collector.storage.sqlite import SQLiteStorage
 from footfall_pytest import leaks, matching
 from footfall_pytest.live_server import LiveServer, start_server
 from footfall_pytest.tracker_on_page import (
@@ -61,7 +62,7 @@ class FootfallCollector:
         self.db_path = server.db_path
         self.request_log = request_log
         self.bundle_dir = bundle_dir
-        self.storage = SQLiteStorage(server.db_path)
+        self.storage = open_storage(server.db_path)
 
     @classmethod
     def start(cls, directory: Path, bundle_dir: Path) -> "FootfallCollector":
@@ -79,19 +80,19 @@ class FootfallCollector:
     def stop(self) -> None:
         """Stop the server, then close the storage this process reads."""
         self.server.stop()
-        self.storage.close()
+        run_sync(self.storage.close())
 
     def ensure_app(self, app_id: str) -> None:
         """Make `app_id` known, so the collector accepts what a page sends for it."""
-        self.storage.ensure_app(app_id, f"test app {app_id}")
+        run_sync(self.storage.ensure_app(app_id, f"test app {app_id}"))
 
     def events(self) -> list[dict[str, Any]]:
         """Every stored event, as `footfall events` prints them (oldest first)."""
-        return [exported_event(event) for event in self.storage.events()]
+        return [exported_event(event) for event in collected(self.storage.events())]
 
     def users(self) -> list[dict[str, Any]]:
         """Every canonical user, as `footfall users` prints them."""
-        return [exported_user(user) for user in self.storage.users()]
+        return [exported_user(user) for user in collected(self.storage.users())]
 
     def requests_since(self, since_ms: int) -> list[LoggedRequest]:
         """The requests that reached the collector at or after `since_ms`."""

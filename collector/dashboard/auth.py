@@ -18,9 +18,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 
 from collector.clock import now_ms
-from collector.dashboard import queries
-from collector.dashboard.database import DashboardDatabase
 from collector.ratelimit import RateLimiter
+from collector.storage.base import Storage
 
 ADMIN = "admin"  # the one scope a dashboard session grants
 SESSION_COOKIE = "footfall_session"
@@ -35,8 +34,8 @@ _UNKNOWN_BROWSERS = "browsers that never logged in"
 class AdminSessions:
     """The sessions, the device cookies and the guess throttle of one dashboard."""
 
-    def __init__(self, database: DashboardDatabase, password: str | None) -> None:
-        self.database = database
+    def __init__(self, storage: Storage, password: str | None) -> None:
+        self.storage = storage
         self.password = password
         self._failed_logins = RateLimiter(FAILED_LOGINS_PER_MINUTE, 60)
 
@@ -45,12 +44,7 @@ class AdminSessions:
         token = secrets.token_urlsafe(32)
         tag = await self._password_tag()
         now = now_ms()
-        await self.database.run(
-            lambda conn: queries.insert_session(
-                conn, _session_key(token), tag, now + SESSION_TTL_MS, now
-            ),
-            write=True,
-        )
+        await self.storage.start_admin_session(_session_key(token), tag, now + SESSION_TTL_MS, now)
         return token
 
     async def is_live(self, token: str) -> bool:
@@ -59,15 +53,11 @@ class AdminSessions:
             return False
         tag = await self._password_tag()
         now = now_ms()
-        return await self.database.run(
-            lambda conn: queries.session_is_live(conn, _session_key(token), tag, now)
-        )
+        return await self.storage.admin_session_is_live(_session_key(token), tag, now)
 
     async def end(self, token: str) -> None:
         """End the session, wherever its cookie was copied to."""
-        await self.database.run(
-            lambda conn: queries.delete_session(conn, _session_key(token)), write=True
-        )
+        await self.storage.end_admin_session(_session_key(token))
 
     async def guess_wait(self, request: Request) -> float | None:
         """Seconds this browser must wait before its next password, or None."""
@@ -80,16 +70,19 @@ class AdminSessions:
     async def new_device_cookie(self) -> str:
         """A signed cookie value that marks a browser as one that logged in."""
         device = secrets.token_urlsafe(16)
-        return f"{device}.{_sign(await self.database.secret(), f'device|{device}')}"
+        return f"{device}.{_sign(await self.storage.installation_secret(), f'device|{device}')}"
 
     async def _guesser(self, request: Request) -> Hashable:
         """Whose allowance a password spends: the known browser's, else the unknown ones'."""
         device, _, signature = request.cookies.get(DEVICE_COOKIE, "").partition(".")
-        expected = _sign(await self.database.secret(), f"device|{device}")
+        expected = _sign(await self.storage.installation_secret(), f"device|{device}")
         return ("device", device) if device and _same(signature, expected) else _UNKNOWN_BROWSERS
 
     async def _password_tag(self) -> str:
-        return _sign(await self.database.secret(), f"password|{_digest(self.password or '').hex()}")
+        return _sign(
+            await self.storage.installation_secret(),
+            f"password|{_digest(self.password or '').hex()}",
+        )
 
 
 class AdminBackend(AuthenticationBackend):
@@ -110,12 +103,12 @@ def password_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(_digest(given), _digest(expected))
 
 
-async def checked_form(request: Request, database: DashboardDatabase) -> FormData | Response:
+async def checked_form(request: Request, storage: Storage) -> FormData | Response:
     """The posted form, or a 403 when its CSRF token does not match the browser's cookie."""
     form = await request.form()
     token = form.get("csrf_token")
     nonce = request.cookies.get(CSRF_COOKIE)
-    secret = await database.secret()
+    secret = await storage.installation_secret()
     if not csrf_is_valid(secret, nonce, token if isinstance(token, str) else None):
         message = "This form has expired or did not come from this dashboard; reload the page."
         return PlainTextResponse(message, 403)

@@ -1,32 +1,28 @@
 """Defined events: a name plus a match on autocaptured data, applied to events already stored.
 
-Validation and matching are pure functions; `queries.py` stores the definitions and streams the
-candidate events (grouped when alike) that the counting functions here read.
+Validation and matching are pure functions; storage keeps the definitions and streams the
+candidate events (grouped when alike) that pass a definition's `candidate_filter`, which the
+counting functions here read.
 """
 
-import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from collector.dashboard.selector import Selector, SelectorError, matches_hierarchy, parse_selector
+from collector.dashboard.selector import (
+    Selector,
+    SelectorError,
+    matches_hierarchy,
+    parse_selector,
+    required_substrings,
+)
+from collector.storage.base import Candidate, CandidateFilter, CandidateGroup, Definition
 from snippet.hierarchy import HierarchyElement, parse_hierarchy
 from snippet.validate import event_name_problem
 from snippet.wire import AUTOCAPTURED_TYPES, PAGEVIEW, STORED_TEXT_MAX, TARGET_TEXT_MAX
 
 # The types a defined event can match: the autocaptured interactions and pageviews.
 DEFINABLE_TYPES = (*AUTOCAPTURED_TYPES, PAGEVIEW)
-
-
-@dataclass(frozen=True)
-class Definition:
-    """What a person asked to count: every criterion that is set must hold."""
-
-    name: str
-    event_type: str | None = None
-    selector: str | None = None
-    target_text: str | None = None
-    url_contains: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +109,30 @@ def matchable_event(
     return MatchableEvent(type_, url or "", text, parse_hierarchy(hierarchy) if hierarchy else ())
 
 
+def candidate_filter(definition: Definition) -> CandidateFilter:
+    """What every event the definition matches has in its stored values, for storage to skip
+    most others (the selector's required substrings are of the lowercased hierarchy)."""
+    return CandidateFilter(
+        event_type=definition.event_type,
+        needs_target=bool(definition.target_text or definition.selector),
+        url_contains=(definition.url_contains,) if definition.url_contains else (),
+        text_contains=(definition.target_text,) if definition.target_text else (),
+        lower_hierarchy_contains=tuple(required_substrings(parse_selector(definition.selector)))
+        if definition.selector
+        else (),
+    )
+
+
+def event_groups(groups: Iterable[CandidateGroup]) -> Iterable[EventGroup]:
+    """Storage's candidate groups, ready to be matched."""
+    for group in groups:
+        yield EventGroup(_matchable(group.candidate), group.bucket, group.size)
+
+
+def _matchable(candidate: Candidate) -> MatchableEvent:
+    return matchable_event(candidate.type, candidate.url, candidate.hierarchy, candidate.text)
+
+
 def count_matches(matchers: Mapping[str, Matcher], groups: Iterable[EventGroup]) -> dict[str, int]:
     """How many events each matcher counts, in one pass over the groups."""
     counts = dict.fromkeys(matchers, 0)
@@ -136,9 +156,17 @@ def count_over_time(
     return total, per_bucket
 
 
-def newest_matches(
-    matcher: Matcher, events: Iterable[tuple[str, MatchableEvent]], limit: int
+async def newest_matches(
+    matcher: Matcher, candidates: AsyncIterable[tuple[str, Candidate]], limit: int
 ) -> list[str]:
-    """The ids of the first `limit` (event_id, event) pairs that match, in the order given."""
-    matching = (event_id for event_id, event in events if matcher.matches(event))
-    return list(itertools.islice(matching, limit))
+    """The ids of the first `limit` (event_id, candidate) pairs that match, in the order given;
+    reads no further candidate once it has them."""
+    found: list[str] = []
+    if limit <= 0:
+        return found
+    async for event_id, candidate in candidates:
+        if matcher.matches(_matchable(candidate)):
+            found.append(event_id)
+            if len(found) == limit:
+                break
+    return found

@@ -1,13 +1,13 @@
 """The dashboard's pages: server-rendered HTML behind the admin login, mounted at /dashboard.
 
-Each endpoint reads its query parameters (`params.py`), runs one loader from `queries.py` in a
-worker thread, and renders a template. Only the login form and the defined-event forms write.
+Each endpoint reads its query parameters (`params.py`), loads what it shows through the storage
+interface (collector/storage/base.py), and renders a template. Only the login form and the
+defined-event forms write.
 The plumbing lives apart: sessions, CSRF and the guess throttle in `auth.py` (Starlette's
 AuthenticationMiddleware runs its backend), security headers and cookies in `web.py`.
 """
 
 import math
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,19 +24,21 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from collector.clock import now_ms
-from collector.dashboard import auth, params, queries
+from collector.dashboard import auth, params
 from collector.dashboard.chart import RANGES, bar_chart, window_for
-from collector.dashboard.database import DashboardDatabase
 from collector.dashboard.definitions import (
     DEFINABLE_TYPES,
+    candidate_filter,
     count_matches,
     count_over_time,
     definition_from_form,
+    event_groups,
     matcher_for,
     newest_matches,
 )
 from collector.dashboard.web import base, safe_next, set_cookie
 from collector.ratelimit import retry_after_header
+from collector.storage.base import App, AppTotals, EventRow, Storage
 from snippet.wire import EVENT_TYPES
 
 HERE = Path(__file__).parent
@@ -48,10 +50,10 @@ LIVE_REFRESH_MS = 2000
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def dashboard_mount(db_path: Path, admin_password: str | None) -> Mount:
+def dashboard_mount(storage: Storage, admin_password: str | None) -> Mount:
     """The dashboard's routes under /dashboard; with no admin password, nobody can log in.
     (Its security headers come from `web.SecurityHeaders`, which wraps the whole app.)"""
-    dashboard = Dashboard(db_path, admin_password)
+    dashboard = Dashboard(storage, admin_password)
     return Mount(
         "/dashboard",
         routes=dashboard.routes(),
@@ -69,12 +71,12 @@ def format_time(ms: int | None) -> str:
 
 
 class Dashboard:
-    """The pages, sharing the database, the admin password and the sessions."""
+    """The pages, sharing the storage, the admin password and the sessions."""
 
-    def __init__(self, db_path: Path, admin_password: str | None) -> None:
-        self.database = DashboardDatabase(db_path)
+    def __init__(self, storage: Storage, admin_password: str | None) -> None:
+        self.storage = storage
         self.password = admin_password
-        self.sessions = auth.AdminSessions(self.database, admin_password)
+        self.sessions = auth.AdminSessions(storage, admin_password)
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.filters["when"] = format_time
 
@@ -110,7 +112,7 @@ class Dashboard:
 
     async def login(self, request: Request) -> Response:
         """Check the password; on success start a session and go where the user wanted."""
-        form = await auth.checked_form(request, self.database)
+        form = await auth.checked_form(request, self.storage)
         if isinstance(form, Response):
             return form
         given, wanted = str(form.get("password", "")), str(form.get("next", ""))
@@ -136,7 +138,7 @@ class Dashboard:
 
     async def logout(self, request: Request) -> Response:
         """End the session, so that no copy of its cookie works any more."""
-        form = await auth.checked_form(request, self.database)
+        form = await auth.checked_form(request, self.storage)
         if isinstance(form, Response):
             return form
         await self.sessions.end(request.cookies.get(auth.SESSION_COOKIE, ""))
@@ -154,14 +156,14 @@ class Dashboard:
             return _bad_request(str(error))
         window = window_for(range_name, now_ms())
 
-        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
-            counts = queries.event_counts(conn, app_id, window)
+        async def load(app_id: str) -> dict[str, Any]:
+            counts = await self.storage.event_counts(app_id, window)
             return {
                 "chart": bar_chart(window, counts),
                 "range": range_name,
                 "ranges": RANGES,
-                "totals": queries.app_totals(conn),
-                "no_totals": queries.AppTotals(),
+                "totals": await self.storage.app_totals(),
+                "no_totals": AppTotals(),
             }
 
         return await self._app_page(request, "overview.html", load)
@@ -178,12 +180,11 @@ class Dashboard:
             return _bad_request(str(error))
         name, user = query.get("name", "").strip(), query.get("user", "").strip()
 
-        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
-            user_id = queries.canonical_user_id(conn, app_id, user) if user else None
+        async def load(app_id: str) -> dict[str, Any]:
+            user_id = await self.storage.canonical_user_id(app_id, user) if user else None
             events = []
             if not user or user_id:
-                events = queries.recent_events(
-                    conn,
+                events = await self.storage.recent_events(
                     app_id,
                     event_type=event_type or None,
                     name_contains=name or None,
@@ -212,9 +213,8 @@ class Dashboard:
             return _bad_request(str(error))
         search = request.query_params.get("q", "").strip()
 
-        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
-            users, total = queries.list_users(
-                conn,
+        async def load(app_id: str) -> dict[str, Any]:
+            users, total = await self.storage.list_users(
                 app_id,
                 search=search or None,
                 limit=USERS_PER_PAGE,
@@ -233,16 +233,15 @@ class Dashboard:
         except ValueError as error:
             return _bad_request(str(error))
 
-        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any] | Response:
-            user = queries.find_user(conn, app_id, user_id)
+        async def load(app_id: str) -> dict[str, Any] | Response:
+            user = await self.storage.find_user(app_id, user_id)
             if user is None:
                 return self._not_found(request, f"No user {user_id} in app {app_id}.")
             if user.merged_into:
                 query = urlencode({"app": app_id, "merged_from": user_id})
                 target = f"{base(request)}/users/{quote(user.merged_into)}?{query}"
                 return RedirectResponse(target, 303)
-            sessions, total = queries.user_sessions(
-                conn,
+            sessions, total = await self.storage.user_sessions(
                 app_id,
                 user_id,
                 limit=SESSIONS_PER_PAGE,
@@ -250,7 +249,7 @@ class Dashboard:
             )
             return {
                 "user": user,
-                "merged_ids": queries.merged_user_ids(conn, app_id, user_id),
+                "merged_ids": await self.storage.merged_user_ids(app_id, user_id),
                 "merged_from": request.query_params.get("merged_from"),
                 "sessions": sessions,
                 "page": page,
@@ -265,7 +264,7 @@ class Dashboard:
 
     async def create_defined_event(self, request: Request) -> Response:
         """Store a new definition, then show its count; a bad form is shown again with reasons."""
-        form = await auth.checked_form(request, self.database)
+        form = await auth.checked_form(request, self.storage)
         if isinstance(form, Response):
             return form
         fields = {key: str(value) for key, value in form.items()}
@@ -276,10 +275,7 @@ class Dashboard:
         if app is None:
             return self._not_found(request, "No such app: create one or pick one from the list.")
 
-        def insert(conn: sqlite3.Connection) -> str | None:
-            return queries.insert_defined_event(conn, app, definition, now_ms())
-
-        new_id = await self.database.run(insert, write=True)
+        new_id = await self.storage.create_defined_event(app, definition, now_ms())
         if new_id is None:
             problem = f"this app already has a defined event named {definition.name!r}"
             return await self._defined_events_page(request, fields, [problem], 409)
@@ -296,51 +292,51 @@ class Dashboard:
             return _bad_request(str(error))
         window = window_for(range_name, now_ms())
 
-        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any] | Response:
-            row = queries.find_defined_event(conn, app_id, defined_event_id)
+        async def load(app_id: str) -> dict[str, Any] | Response:
+            row = await self.storage.find_defined_event(app_id, defined_event_id)
             if row is None:
                 return self._not_found(request, f"No defined event {defined_event_id}.")
             matcher = matcher_for(row.definition)
-            groups = queries.candidate_groups(conn, app_id, [row.definition], window)
-            total, per_bucket = count_over_time(matcher, groups, window.buckets)
+            wanted = candidate_filter(row.definition)
+            groups = await self.storage.candidate_groups(app_id, [wanted], window)
+            total, per_bucket = count_over_time(matcher, event_groups(groups), window.buckets)
             newest: list[str] = []
             if total:  # else the walk through the time index would read every event for nothing
-                candidates = queries.newest_candidates(conn, app_id, row.definition)
-                newest = newest_matches(matcher, candidates, RECENT_MATCHES)
+                candidates = self.storage.newest_candidates(app_id, wanted)
+                newest = await newest_matches(matcher, candidates, RECENT_MATCHES)
             return {
                 "row": row,
                 "total": total,
                 "chart": bar_chart(window, per_bucket),
                 "range": range_name,
                 "ranges": RANGES,
-                "recent": queries.events_by_id(conn, app_id, newest),
+                "recent": await self.storage.events_by_id(app_id, newest),
             }
 
         return await self._app_page(request, "defined_event.html", load)
 
     async def delete_defined_event(self, request: Request) -> Response:
         """Remove a definition; the events it counted stay stored."""
-        form = await auth.checked_form(request, self.database)
+        form = await auth.checked_form(request, self.storage)
         if isinstance(form, Response):
             return form
         app = await self._current_app_id(request)
         defined_event_id = request.path_params["defined_event_id"]
 
-        def delete(conn: sqlite3.Connection) -> bool:
-            return app is not None and queries.delete_defined_event(conn, app, defined_event_id)
-
-        if not await self.database.run(delete, write=True):
+        deleted = app is not None and await self.storage.delete_defined_event(app, defined_event_id)
+        if not deleted:
             return self._not_found(request, f"No defined event {defined_event_id}.")
         return RedirectResponse(f"{base(request)}/defined-events?{urlencode({'app': app})}", 303)
 
     async def _defined_events_page(
         self, request: Request, fields: dict[str, str], problems: list[str], status: int
     ) -> Response:
-        def load(conn: sqlite3.Connection, app_id: str) -> dict[str, Any]:
-            rows = queries.list_defined_events(conn, app_id)
+        async def load(app_id: str) -> dict[str, Any]:
+            rows = await self.storage.defined_events(app_id)
             matchers = {row.defined_event_id: matcher_for(row.definition) for row in rows}
-            groups = queries.candidate_groups(conn, app_id, [row.definition for row in rows])
-            counts = count_matches(matchers, groups) if rows else {}
+            filters = [candidate_filter(row.definition) for row in rows]
+            groups = await self.storage.candidate_groups(app_id, filters) if rows else []
+            counts = count_matches(matchers, event_groups(groups)) if rows else {}
             return {
                 "rows": rows,
                 "counts": counts,
@@ -354,28 +350,21 @@ class Dashboard:
     # --- plumbing ----------------------------------------------------------------------------
 
     async def _current_app_id(self, request: Request) -> str | None:
-        def pick(conn: sqlite3.Connection) -> str | None:
-            apps = queries.list_apps(conn)
-            return _pick_app(apps, request.query_params.get("app"))
-
-        return await self.database.run(pick)
+        return _pick_app(await self.storage.list_apps(), request.query_params.get("app"))
 
     async def _app_page(
         self,
         request: Request,
         template: str,
-        load: Callable[[sqlite3.Connection, str], dict[str, Any] | Response],
+        load: Callable[[str], Awaitable[dict[str, Any] | Response]],
         status: int = 200,
     ) -> Response:
         """Render a page about one app: the `?app=` one, else the first; 404 for an unknown id."""
         wanted = request.query_params.get("app")
 
-        def run(conn: sqlite3.Connection) -> tuple[list[queries.AppRow], Any]:
-            apps = queries.list_apps(conn)
-            app_id = _pick_app(apps, wanted)
-            return apps, None if app_id is None else load(conn, app_id)
-
-        apps, loaded = await self.database.run(run)
+        apps = await self.storage.list_apps()
+        app_id = _pick_app(apps, wanted)
+        loaded = None if app_id is None else await load(app_id)
         if isinstance(loaded, Response):
             return loaded
         if wanted and loaded is None:
@@ -387,7 +376,7 @@ class Dashboard:
     async def _render(
         self, request: Request, template: str, context: dict[str, Any], status: int = 200
     ) -> Response:
-        secret = await self.database.secret()
+        secret = await self.storage.installation_secret()
         nonce = request.cookies.get(auth.CSRF_COOKIE) or auth.new_csrf_nonce()
         app = context.get("app")
         mount = base(request)
@@ -414,9 +403,7 @@ class Dashboard:
             set_cookie(request, response, auth.CSRF_COOKIE, nonce, None)
         return response
 
-    def _not_found(
-        self, request: Request, message: str, apps: list[queries.AppRow] | None = None
-    ) -> Response:
+    def _not_found(self, request: Request, message: str, apps: list[App] | None = None) -> Response:
         return self.templates.TemplateResponse(
             request,
             "not_found.html",
@@ -440,7 +427,7 @@ def _admin_page(endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
-def _pick_app(apps: list[queries.AppRow], wanted: str | None) -> str | None:
+def _pick_app(apps: list[App], wanted: str | None) -> str | None:
     """The app a page is about: the one asked for if it exists, else the first when none asked."""
     if wanted:
         return wanted if any(app.app_id == wanted for app in apps) else None
@@ -451,7 +438,7 @@ def _bad_request(message: str) -> Response:
     return PlainTextResponse(message, 400)
 
 
-def _older_cursor(events: list[queries.EventRow]) -> str | None:
+def _older_cursor(events: list[EventRow]) -> str | None:
     """The cursor for the page after `events`, or None when this page was not full."""
     if len(events) < EVENTS_PER_PAGE:
         return None

@@ -2,6 +2,10 @@
 
 Every write is a job run by the writer thread. The thread drains whatever jobs are queued, runs
 each in its own savepoint inside one transaction, commits once, and only then answers the jobs.
+Reads run on a small pool of reader threads, each with its own read-only connection, so no
+query blocks the event loop. Every connection has `secure_delete` on: deleted rows are
+overwritten with zeros, and a deletion ends with a checkpoint that truncates the WAL, so the
+file keeps nothing of a deleted user (collector/storage/base.py, `DeletionStore`).
 """
 
 import asyncio
@@ -12,150 +16,89 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from collector.clock import now_ms
-from collector.identity import (
-    IdentifyAction,
-    KnownUser,
-    decide_identify,
-    identify_month,
-    merged_properties,
-    merged_span,
-)
+from collector.identity import apply_user_operation, event_user
+from collector.storage import sqlite_reads
 from collector.storage.base import (
     APP_ID_PATTERN,
     DUPLICATE,
     STORED,
     App,
+    AppTotals,
+    Candidate,
+    CandidateFilter,
+    CandidateGroup,
+    DefinedEventRow,
+    Definition,
     DeletionRequest,
-    Identify,
-    InvalidOperation,
+    EventRow,
+    KnownUser,
     NewEvent,
     Operation,
     Outcome,
-    SetUserProperties,
+    SessionEvents,
     StorageError,
+    StorageUnavailable,
     StoredEvent,
     StoredUser,
+    TimeBuckets,
+    UserRow,
+    UserState,
+    deletion_log_hash,
 )
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS apps (
-    app_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    api_key TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
--- Origins whose pages may talk to an app's embedded tracker (the postMessage bridge). Its own
--- table, created on open, so a database made before it gains it (and apps stay unchanged).
-CREATE TABLE IF NOT EXISTS app_bridge_origins (
-    app_id TEXT NOT NULL,
-    origin TEXT NOT NULL,
-    PRIMARY KEY (app_id, origin)
-);
-CREATE TABLE IF NOT EXISTS users (
-    app_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    identity TEXT NULL,
-    properties TEXT NOT NULL DEFAULT '{}',
-    first_seen INTEGER,
-    last_seen INTEGER,
-    merged_into TEXT NULL,
-    PRIMARY KEY (app_id, user_id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS users_by_identity ON users (app_id, identity)
-    WHERE identity IS NOT NULL AND merged_into IS NULL;
-CREATE INDEX IF NOT EXISTS users_by_merged_into ON users (app_id, merged_into)
-    WHERE merged_into IS NOT NULL;
-CREATE TABLE IF NOT EXISTS events (
-    app_id TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    sent_user_id TEXT NOT NULL,
-    session_id TEXT,
-    pageview_id TEXT,
-    type TEXT NOT NULL,
-    name TEXT NOT NULL,
-    time INTEGER NOT NULL,
-    received_at INTEGER NOT NULL,
-    properties TEXT NOT NULL,
-    page TEXT,
-    target TEXT NULL,
-    source TEXT NOT NULL,
-    session TEXT NULL,
-    PRIMARY KEY (app_id, event_id)
-);
-CREATE INDEX IF NOT EXISTS events_by_time ON events (app_id, time);
-CREATE INDEX IF NOT EXISTS events_by_user ON events (app_id, user_id, time);
-CREATE TABLE IF NOT EXISTS applied_records (
-    app_id TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    PRIMARY KEY (app_id, record_id)
-);
-CREATE TABLE IF NOT EXISTS warnings (
-    app_id TEXT NOT NULL,
-    time INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    message TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
-CREATE TABLE IF NOT EXISTS server_identifies (  -- who the server identify API linked, by month
-    app_id TEXT NOT NULL,
-    identity TEXT NOT NULL,
-    month TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    PRIMARY KEY (app_id, identity, month, user_id)
-);
-CREATE TABLE IF NOT EXISTS auth_tokens (
-    token TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deletion_requests (
-    deletion_request_id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
-    users TEXT NOT NULL,
-    status TEXT NOT NULL,
-    requested_at INTEGER NOT NULL,
-    completed_at INTEGER NULL
-);
-"""
+from collector.storage.sqlite_schema import migrate
 
 MAX_JOBS_PER_COMMIT = 512
 MAX_QUERY_IDS = 500  # ids bound in one `IN (...)`: well under SQLite's limit on variables
+READER_THREADS = 2
+ROWS_PER_FETCH = 1000  # rows a stream reads per trip to a reader thread
+CHECKPOINT_TRIES = 600  # a deletion waits this many times CHECKPOINT_WAIT_S for readers to finish
+CHECKPOINT_WAIT_S = 0.05
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in WAL mode; autocommit, so transactions are explicit."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode with secure_delete on; autocommit, so transactions are
+    explicit. StorageError when the file cannot be opened as a database."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        # Explicit, whatever the build's default: deleted content is overwritten with zeros.
+        conn.execute("PRAGMA secure_delete=ON")
+        if read_only:
+            conn.execute("PRAGMA query_only=ON")
+    except sqlite3.Error as error:
+        raise StorageError(f"database {path}: {error}") from error
     return conn
 
 
 class _Writer:
-    """The one thread that writes: runs queued jobs in batches, one commit per batch."""
+    """The one thread that writes: runs queued jobs in batches, one commit per batch. A job
+    submitted `alone` runs by itself outside any transaction (a checkpoint)."""
 
     def __init__(self, path: Path) -> None:
         self._conn = connect(path)
-        self._jobs: queue.Queue[tuple[Job, concurrent.futures.Future[Any]] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Job, concurrent.futures.Future[Any], bool] | None] = (
+            queue.Queue()
+        )
         self._thread = threading.Thread(target=self._run, name="footfall-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, job: Callable[[sqlite3.Connection], T]) -> "concurrent.futures.Future[T]":
+    def submit(
+        self, job: Callable[[sqlite3.Connection], T], *, alone: bool = False
+    ) -> "concurrent.futures.Future[T]":
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put((job, future))
+        self._jobs.put((job, future, alone))
         return future
 
     def close(self) -> None:
@@ -164,11 +107,16 @@ class _Writer:
         self._conn.close()
 
     def _run(self) -> None:
+        held: tuple[Job, concurrent.futures.Future[Any], bool] | None = None
         while True:
-            first = self._jobs.get()
+            first = held if held is not None else self._jobs.get()
+            held = None
             if first is None:
                 return
-            batch = [first]
+            if first[2]:
+                self._run_alone(first[0], first[1])
+                continue
+            batch = [(first[0], first[1])]
             stop = False
             while len(batch) < MAX_JOBS_PER_COMMIT:
                 try:
@@ -178,10 +126,21 @@ class _Writer:
                 if queued is None:
                     stop = True
                     break
-                batch.append(queued)
+                if queued[2]:  # after this batch's commit
+                    held = queued
+                    break
+                batch.append((queued[0], queued[1]))
             self._commit(batch)
             if stop:
                 return
+
+    def _run_alone(self, job: Job, future: concurrent.futures.Future[Any]) -> None:
+        try:
+            future.set_result(job(self._conn))
+        except sqlite3.Error as error:
+            future.set_exception(StorageUnavailable(f"the database could not write: {error}"))
+        except Exception as error:
+            future.set_exception(error)
 
     def _commit(self, batch: list[tuple[Job, concurrent.futures.Future[Any]]]) -> None:
         results: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
@@ -196,13 +155,13 @@ class _Writer:
                     self._conn.execute("ROLLBACK TO job")
                     self._conn.execute("RELEASE job")
                     if isinstance(error, sqlite3.OperationalError):  # locked, disk full: passes
-                        error = StorageError(f"the database could not write: {error}")
+                        error = StorageUnavailable(f"the database could not write: {error}")
                     results.append((future, None, error))
             self._conn.execute("COMMIT")
         except sqlite3.Error as error:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            failure = StorageError(f"the database could not commit: {error}")
+            failure = StorageUnavailable(f"the database could not commit: {error}")
             for _, future in batch:
                 future.set_exception(failure)
             return
@@ -213,25 +172,79 @@ class _Writer:
                 future.set_exception(failed)
 
 
+class _Readers:
+    """Reader threads, each with its own read-only connection (made on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            READER_THREADS, thread_name_prefix="footfall-reader"
+        )
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on a reader thread's connection; sqlite3 errors become StorageUnavailable."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, work)
+
+    async def stream(
+        self, query: str, params: Sequence[object], convert: Callable[[sqlite3.Row], T]
+    ) -> AsyncIterator[T]:
+        """The rows of `query`, converted, read lazily on a connection of the stream's own."""
+        conn = await self.run(lambda _: connect(self._path, read_only=True))
+        try:
+            cursor = await self.run(lambda _: conn.execute(query, params))
+            while rows := await self.run(lambda _: cursor.fetchmany(ROWS_PER_FETCH)):
+                for row in rows:
+                    yield convert(row)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for conn in self._connections:
+            conn.close()
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self._path, read_only=True)
+            with self._lock:
+                self._connections.append(conn)
+        try:
+            return work(conn)
+        except sqlite3.Error as error:
+            raise StorageUnavailable(f"the database could not be read: {error}") from error
+
+
 class SQLiteStorage:
-    """`Storage` on one SQLite file."""
+    """`Storage` on one SQLite file (made, or brought to the current schema, when opened)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with closing(connect(path)) as conn:
-            conn.executescript(SCHEMA)
+        conn = connect(path)
+        try:
+            migrate(conn)
+        except sqlite3.Error as error:
+            raise StorageError(f"database {path}: {error}") from error
+        finally:
+            conn.close()
         self._writer = _Writer(path)
-        self._reader = connect(path)
-        self._reader_lock = threading.Lock()
+        self._readers = _Readers(path)
         self._apps: dict[str, App] = {}  # apps are never changed or removed, so cache them
+        self._secret: bytes | None = None
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
         self._writer.close()
-        self._reader.close()
+        self._readers.close()
 
-    # -- apps -------------------------------------------------------------------------------
+    # -- apps and tokens --------------------------------------------------------------------
 
-    def create_app(self, name: str, app_id: str | None = None) -> App:
+    async def create_app(self, name: str, app_id: str | None = None) -> App:
         if app_id is not None and not APP_ID_PATTERN.match(app_id):
             raise ValueError(
                 f"app id {app_id!r} must be 1 to 64 letters, digits, '-' or '_' "
@@ -254,24 +267,28 @@ class SQLiteStorage:
                 raise ValueError(f"app_id {app.app_id!r} is already taken") from None
             return app
 
-        return self._writer.submit(insert).result()
+        return await self._write(insert)
 
-    def ensure_app(self, app_id: str, name: str) -> App:
-        return self.find_app(app_id) or self.create_app(name, app_id)
+    async def ensure_app(self, app_id: str, name: str) -> App:
+        return await self.find_app(app_id) or await self.create_app(name, app_id)
 
-    def find_app(self, app_id: str) -> App | None:
+    async def find_app(self, app_id: str) -> App | None:
         app = self._apps.get(app_id)
         if app is None:
-            row = self._read_one("SELECT * FROM apps WHERE app_id = ?", (app_id,))
+            row = await self._read_one("SELECT * FROM apps WHERE app_id = ?", (app_id,))
             if row is None:
                 return None  # not cached: `footfall apps create` may add it at any time
             app = self._apps[app_id] = App(**dict(row))
         return app
 
-    def change_bridge_origins(
+    async def list_apps(self) -> list[App]:
+        rows = await self._read_all("SELECT * FROM apps ORDER BY created_at, app_id", ())
+        return [App(**dict(row)) for row in rows]
+
+    async def change_bridge_origins(
         self, app_id: str, allow: Sequence[str], disallow: Sequence[str] = ()
     ) -> list[str]:
-        if self.find_app(app_id) is None:
+        if await self.find_app(app_id) is None:
             raise ValueError(f"no app {app_id!r}; create it with `footfall apps create`")
 
         def change(conn: sqlite3.Connection) -> None:
@@ -284,25 +301,15 @@ class SQLiteStorage:
                 [(app_id, origin) for origin in disallow],
             )
 
-        self._writer.submit(change).result()
-        return self.bridge_origins(app_id)
+        await self._write(change)
+        return await self.bridge_origins(app_id)
 
-    def bridge_origins(self, app_id: str) -> list[str]:
-        with self._reader_lock:  # not cached: `footfall apps update` may change it any time
-            rows = self._reader.execute(
-                "SELECT origin FROM app_bridge_origins WHERE app_id = ? ORDER BY origin",
-                (app_id,),
-            ).fetchall()
+    async def bridge_origins(self, app_id: str) -> list[str]:
+        # Not cached: `footfall apps update` may change it at any time.
+        rows = await self._read_all(
+            "SELECT origin FROM app_bridge_origins WHERE app_id = ? ORDER BY origin", (app_id,)
+        )
         return [row[0] for row in rows]
-
-    # -- ingest -----------------------------------------------------------------------------
-
-    async def write(self, app_id: str, operations: Sequence[Operation]) -> list[Outcome]:
-        received_at = now_ms()
-
-        return await self._submit(lambda conn: _apply_all(conn, app_id, operations, received_at))
-
-    # -- deletion API -----------------------------------------------------------------------
 
     async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
         token = secrets.token_urlsafe(32)
@@ -314,14 +321,202 @@ class SQLiteStorage:
                 (token, app_id, now_ms() + lifetime_ms),
             )
 
-        await self._submit(insert)
+        await self._write(insert)
         return token
 
-    def token_app(self, token: str) -> str | None:
-        row = self._read_one(
+    async def token_app(self, token: str) -> str | None:
+        row = await self._read_one(
             "SELECT app_id FROM auth_tokens WHERE token = ? AND expires_at >= ?", (token, now_ms())
         )
         return None if row is None else str(row["app_id"])
+
+    async def installation_secret(self) -> bytes:
+        if self._secret is None:
+            row = await self._read_one("SELECT secret FROM installation_secret WHERE id = 1", ())
+            assert row is not None, "the schema's migration makes the secret"
+            self._secret = bytes(row[0])
+        return self._secret
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    async def write(self, app_id: str, operations: Sequence[Operation]) -> list[Outcome]:
+        received_at = now_ms()
+        return await self._write(lambda conn: _apply_all(conn, app_id, operations, received_at))
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def events(self, app_id: str | None = None) -> AsyncIterator[StoredEvent]:
+        query, params = sqlite_reads.export_events_query(app_id)
+        return self._readers.stream(query, params, sqlite_reads.stored_event)
+
+    def users(self, app_id: str | None = None) -> AsyncIterator[StoredUser]:
+        query, params = sqlite_reads.export_users_query(app_id)
+        return self._readers.stream(query, params, sqlite_reads.stored_user)
+
+    async def app_totals(self) -> dict[str, AppTotals]:
+        return await self._readers.run(sqlite_reads.app_totals)
+
+    async def canonical_user_id(self, app_id: str, user: str) -> str | None:
+        return await self._readers.run(
+            lambda conn: sqlite_reads.canonical_user_id(conn, app_id, user)
+        )
+
+    async def recent_events(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None = None,
+        name_contains: str | None = None,
+        user_id: str | None = None,
+        before: tuple[int, str] | None = None,
+        limit: int = 100,
+    ) -> list[EventRow]:
+        return await self._readers.run(
+            lambda conn: sqlite_reads.recent_events(
+                conn,
+                app_id,
+                event_type=event_type,
+                name_contains=name_contains,
+                user_id=user_id,
+                before=before,
+                limit=limit,
+            )
+        )
+
+    async def events_by_id(self, app_id: str, event_ids: Sequence[str]) -> list[EventRow]:
+        return await self._readers.run(
+            lambda conn: sqlite_reads.events_by_id(conn, app_id, event_ids)
+        )
+
+    async def list_users(
+        self, app_id: str, *, search: str | None, limit: int, offset: int
+    ) -> tuple[list[UserRow], int]:
+        return await self._readers.run(
+            lambda conn: sqlite_reads.list_users(
+                conn, app_id, search=search, limit=limit, offset=offset
+            )
+        )
+
+    async def find_user(self, app_id: str, user_id: str) -> UserRow | None:
+        return await self._readers.run(lambda conn: sqlite_reads.find_user(conn, app_id, user_id))
+
+    async def merged_user_ids(self, app_id: str, user_id: str) -> list[str]:
+        return await self._readers.run(
+            lambda conn: sqlite_reads.merged_user_ids(conn, app_id, user_id)
+        )
+
+    async def user_sessions(
+        self, app_id: str, user_id: str, *, limit: int, offset: int
+    ) -> tuple[list[SessionEvents], int]:
+        return await self._readers.run(
+            lambda conn: sqlite_reads.user_sessions(
+                conn, app_id, user_id, limit=limit, offset=offset
+            )
+        )
+
+    async def event_counts(self, app_id: str, window: TimeBuckets) -> list[int]:
+        return await self._readers.run(lambda conn: sqlite_reads.event_counts(conn, app_id, window))
+
+    async def candidate_groups(
+        self,
+        app_id: str,
+        filters: Sequence[CandidateFilter],
+        window: TimeBuckets | None = None,
+    ) -> list[CandidateGroup]:
+        return await self._readers.run(
+            lambda conn: sqlite_reads.candidate_groups(conn, app_id, filters, window)
+        )
+
+    def newest_candidates(
+        self, app_id: str, candidate_filter: CandidateFilter
+    ) -> AsyncIterator[tuple[str, Candidate]]:
+        query, params = sqlite_reads.newest_candidates_query(app_id, candidate_filter)
+        return self._readers.stream(query, params, sqlite_reads.newest_candidate)
+
+    # -- the dashboard's own state ----------------------------------------------------------
+
+    async def start_admin_session(
+        self, session_key: str, password_tag: str, expires_at: int, now: int
+    ) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= ?", (now,))
+            conn.execute(
+                "INSERT INTO dashboard_sessions (session_key, password_tag, expires_at)"
+                " VALUES (?, ?, ?)",
+                (session_key, password_tag, expires_at),
+            )
+
+        await self._write(insert)
+
+    async def admin_session_is_live(self, session_key: str, password_tag: str, now: int) -> bool:
+        row = await self._read_one(
+            "SELECT 1 FROM dashboard_sessions"
+            " WHERE session_key = ? AND password_tag = ? AND expires_at > ?",
+            (session_key, password_tag, now),
+        )
+        return row is not None
+
+    async def end_admin_session(self, session_key: str) -> None:
+        await self._write(
+            lambda conn: conn.execute(
+                "DELETE FROM dashboard_sessions WHERE session_key = ?", (session_key,)
+            )
+        )
+
+    async def create_defined_event(
+        self, app_id: str, definition: Definition, now_ms: int
+    ) -> str | None:
+        defined_event_id = secrets.token_hex(8)
+
+        def insert(conn: sqlite3.Connection) -> str | None:
+            try:
+                conn.execute(
+                    "INSERT INTO defined_events (app_id, defined_event_id, name, event_type,"
+                    " selector, target_text, url_contains, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        app_id,
+                        defined_event_id,
+                        definition.name,
+                        definition.event_type,
+                        definition.selector,
+                        definition.target_text,
+                        definition.url_contains,
+                        now_ms,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                return None
+            return defined_event_id
+
+        return await self._write(insert)
+
+    async def defined_events(self, app_id: str) -> list[DefinedEventRow]:
+        rows = await self._read_all(
+            f"{_DEFINED_SELECT} WHERE app_id = ? ORDER BY name COLLATE NOCASE", (app_id,)
+        )
+        return [_defined_row(row) for row in rows]
+
+    async def find_defined_event(
+        self, app_id: str, defined_event_id: str
+    ) -> DefinedEventRow | None:
+        row = await self._read_one(
+            f"{_DEFINED_SELECT} WHERE app_id = ? AND defined_event_id = ?",
+            (app_id, defined_event_id),
+        )
+        return None if row is None else _defined_row(row)
+
+    async def delete_defined_event(self, app_id: str, defined_event_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM defined_events WHERE app_id = ? AND defined_event_id = ?",
+                (app_id, defined_event_id),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(delete)
+
+    # -- deletion ---------------------------------------------------------------------------
 
     async def request_deletion(self, app_id: str, users: Sequence[dict[str, str]]) -> str:
         request_id = str(uuid.uuid4())
@@ -333,88 +528,100 @@ class SQLiteStorage:
                 (request_id, app_id, json.dumps(list(users)), now_ms()),
             )
 
-        await self._submit(insert)
+        await self._write(insert)
         return request_id
 
     async def run_deletion(self, deletion_request_id: str) -> None:
-        await self._submit(lambda conn: _delete_requested_users(conn, deletion_request_id))
+        secret = await self.installation_secret()
+        erased = await self._write(
+            lambda conn: _erase_requested_users(conn, deletion_request_id, secret)
+        )
+        if not erased:
+            return
+        # The rows are zeroed in the pages; now the WAL, which still holds the old pages, goes.
+        await self._truncate_wal()
+        await self._write(
+            lambda conn: conn.execute(
+                "UPDATE deletion_requests SET status = 'complete', completed_at = ?"
+                " WHERE deletion_request_id = ?",
+                (now_ms(), deletion_request_id),
+            )
+        )
+        await self._truncate_wal()
 
-    def pending_deletions(self) -> list[str]:
-        with self._reader_lock:
-            rows = self._reader.execute(
-                "SELECT deletion_request_id FROM deletion_requests WHERE status = 'pending'"
-                " ORDER BY requested_at"
-            ).fetchall()
+    async def pending_deletions(self) -> list[str]:
+        rows = await self._read_all(
+            "SELECT deletion_request_id FROM deletion_requests WHERE status != 'complete'"
+            " ORDER BY requested_at",
+            (),
+        )
         return [str(row[0]) for row in rows]
 
-    def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
-        row = self._read_one(
+    async def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
+        row = await self._read_one(
             "SELECT deletion_request_id, app_id, status FROM deletion_requests"
             " WHERE deletion_request_id = ? AND app_id = ?",
             (deletion_request_id, app_id),
         )
-        return None if row is None else DeletionRequest(**dict(row))
-
-    # -- export -----------------------------------------------------------------------------
-
-    def events(self, app_id: str | None = None) -> Iterator[StoredEvent]:
-        query = (
-            "SELECT e.*, u.identity AS identity FROM events e"
-            " LEFT JOIN users u ON u.app_id = e.app_id AND u.user_id = e.user_id"
-            + ("" if app_id is None else " WHERE e.app_id = ?")
-            + " ORDER BY e.time, e.received_at, e.rowid"
+        if row is None:
+            return None
+        # "erased" is not complete yet: the WAL may still hold the users' old pages.
+        complete = row["status"] == "complete"
+        return DeletionRequest(
+            row["deletion_request_id"], row["app_id"], "complete" if complete else "pending"
         )
-        with closing(connect(self.path)) as conn:
-            for row in conn.execute(query, () if app_id is None else (app_id,)):
-                yield StoredEvent(
-                    event_id=row["event_id"],
-                    app_id=row["app_id"],
-                    user_id=row["user_id"],
-                    identity=row["identity"],
-                    session_id=row["session_id"],
-                    pageview_id=row["pageview_id"],
-                    type=row["type"],
-                    name=row["name"],
-                    time=row["time"],
-                    properties=json.loads(row["properties"]),
-                    page=_loads_or_none(row["page"]),
-                    target=_loads_or_none(row["target"]),
-                    source=row["source"],
-                )
 
-    def users(self, app_id: str | None = None) -> Iterator[StoredUser]:
-        query = (
-            "SELECT u.*, (SELECT json_group_array(m.user_id) FROM users m"
-            "   WHERE m.app_id = u.app_id AND m.merged_into = u.user_id) AS merged_user_ids"
-            " FROM users u WHERE u.merged_into IS NULL"
-            + ("" if app_id is None else " AND u.app_id = ?")
-            + " ORDER BY u.first_seen IS NULL, u.first_seen, u.rowid"
+    async def remaining_bytes(self, needles: Sequence[bytes]) -> set[bytes]:
+        def scan() -> set[bytes]:
+            files = [self.path, *(Path(f"{self.path}{end}") for end in ("-wal", "-shm"))]
+            contents = b"".join(path.read_bytes() for path in files if path.exists())
+            return {needle for needle in needles if needle in contents}
+
+        return await asyncio.to_thread(scan)
+
+    async def _truncate_wal(self) -> None:
+        """Copy the WAL into the file and truncate it to nothing, waiting for readers that
+        still use old pages. StorageUnavailable when they never let go."""
+        for _ in range(CHECKPOINT_TRIES):
+            busy, _, _ = await self._write(
+                lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone(),
+                alone=True,
+            )
+            if not busy:
+                return
+            await asyncio.sleep(CHECKPOINT_WAIT_S)
+        raise StorageUnavailable(
+            "the WAL could not be truncated: a reader held the database all along;"
+            " the deletion finishes at the next start"
         )
-        with closing(connect(self.path)) as conn:
-            for row in conn.execute(query, () if app_id is None else (app_id,)):
-                yield StoredUser(
-                    app_id=row["app_id"],
-                    user_id=row["user_id"],
-                    identity=row["identity"],
-                    properties=json.loads(row["properties"]),
-                    merged_user_ids=sorted(json.loads(row["merged_user_ids"])),
-                    first_seen=row["first_seen"],
-                    last_seen=row["last_seen"],
-                )
 
     # -- helpers ----------------------------------------------------------------------------
 
-    async def _submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.wrap_future(self._writer.submit(job))
+    async def _write(self, job: Callable[[sqlite3.Connection], T], *, alone: bool = False) -> T:
+        return await asyncio.wrap_future(self._writer.submit(job, alone=alone))
 
-    def _read_one(self, query: str, params: tuple[object, ...]) -> sqlite3.Row | None:
-        with self._reader_lock:
-            row: sqlite3.Row | None = self._reader.execute(query, params).fetchone()
+    async def _read_one(self, query: str, params: Sequence[object]) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = await self._readers.run(
+            lambda conn: conn.execute(query, params).fetchone()
+        )
         return row
 
+    async def _read_all(self, query: str, params: Sequence[object]) -> list[sqlite3.Row]:
+        rows: list[sqlite3.Row] = await self._readers.run(
+            lambda conn: conn.execute(query, params).fetchall()
+        )
+        return rows
 
-def _loads_or_none(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+
+_DEFINED_SELECT = """
+SELECT defined_event_id, name, event_type, selector, target_text, url_contains, created_at
+FROM defined_events
+"""
+
+
+def _defined_row(row: sqlite3.Row) -> DefinedEventRow:
+    definition = Definition(row[1], row[2], row[3], row[4], row[5])
+    return DefinedEventRow(row[0], definition, row[6])
 
 
 def _dumps(value: object) -> str:
@@ -429,11 +636,118 @@ def _dumps(value: object) -> str:
 # -- operations, run inside the writer's transaction ----------------------------------------
 
 
+class _Identity:
+    """`IdentityTransaction` on the writer's connection, for one app."""
+
+    def __init__(self, conn: sqlite3.Connection, app_id: str) -> None:
+        self.conn = conn
+        self.app_id = app_id
+
+    def canonical_user(self, user_id: str) -> KnownUser | None:
+        row = self.conn.execute(
+            "SELECT user_id, identity FROM users WHERE app_id = ?1 AND user_id = COALESCE("
+            " (SELECT canonical_id FROM user_aliases WHERE app_id = ?1 AND user_id = ?2), ?2)",
+            (self.app_id, user_id),
+        ).fetchone()
+        return None if row is None else KnownUser(row[0], row[1])
+
+    def identity_holder(self, identity: str) -> KnownUser | None:
+        row = self.conn.execute(
+            "SELECT user_id FROM users WHERE app_id = ? AND identity = ?", (self.app_id, identity)
+        ).fetchone()
+        return None if row is None else KnownUser(row[0], identity)
+
+    def create_user(
+        self, user_id: str, identity: str | None = None, seen: int | None = None
+    ) -> bool:
+        cursor = self.conn.execute(
+            "INSERT INTO users (app_id, user_id, identity, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (self.app_id, user_id, identity, seen, seen),
+        )
+        return cursor.rowcount == 1
+
+    def claim_identity(self, user_id: str, identity: str) -> bool:
+        cursor = self.conn.execute(
+            "UPDATE OR IGNORE users SET identity = ?"
+            " WHERE app_id = ? AND user_id = ? AND identity IS NULL",
+            (identity, self.app_id, user_id),
+        )
+        return cursor.rowcount == 1
+
+    def add_alias(self, from_user: str, to_user: str) -> None:
+        self.conn.execute(
+            "UPDATE user_aliases SET canonical_id = ? WHERE app_id = ? AND canonical_id = ?",
+            (to_user, self.app_id, from_user),
+        )
+        self.conn.execute(
+            "INSERT INTO user_aliases (app_id, user_id, canonical_id) VALUES (?, ?, ?)",
+            (self.app_id, from_user, to_user),
+        )
+        # The row keeps the id taken (and its first seen orders the merged ids); its
+        # properties now live in the canonical user's.
+        self.conn.execute(
+            "UPDATE users SET properties = '{}' WHERE app_id = ? AND user_id = ?",
+            (self.app_id, from_user),
+        )
+
+    def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
+        # `lock` needs nothing here: the single writer serialises every transaction.
+        row = self.conn.execute(
+            "SELECT properties, first_seen, last_seen FROM users WHERE app_id = ? AND user_id = ?",
+            (self.app_id, user_id),
+        ).fetchone()
+        return UserState(json.loads(row[0]), row[1], row[2])
+
+    def set_user_state(self, user_id: str, state: UserState) -> None:
+        self.conn.execute(
+            "UPDATE users SET properties = ?, first_seen = ?, last_seen = ?"
+            " WHERE app_id = ? AND user_id = ?",
+            (_dumps(state.properties), state.first_seen, state.last_seen, self.app_id, user_id),
+        )
+
+    def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
+        self.conn.execute(
+            "UPDATE users SET first_seen = MIN(COALESCE(first_seen, ?1), ?1),"
+            " last_seen = MAX(COALESCE(last_seen, ?2), ?2) WHERE app_id = ?3 AND user_id = ?4",
+            (first_ms, last_ms, self.app_id, user_id),
+        )
+
+    def server_identifies(self, identity: str, month: str) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM server_identifies"
+            " WHERE app_id = ? AND identity = ? AND month = ?",
+            (self.app_id, identity, month),
+        ).fetchone()
+        return int(row[0])
+
+    def count_server_identify(self, identity: str, month: str, user_id: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO server_identifies (app_id, identity, month, user_id)"
+            " VALUES (?, ?, ?, ?)",
+            (self.app_id, identity, month, user_id),
+        )
+
+    def add_warning(self, kind: str, message: str, detail: Mapping[str, object]) -> None:
+        self.conn.execute(
+            "INSERT INTO warnings (app_id, time, kind, message, detail) VALUES (?, ?, ?, ?, ?)",
+            (self.app_id, now_ms(), kind, message, _dumps(detail)),
+        )
+
+    def first_application(self, record_id: str) -> bool:
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO applied_records (app_id, record_id) VALUES (?, ?)",
+            (self.app_id, record_id),
+        )
+        return cursor.rowcount == 1
+
+
 def _apply_all(
     conn: sqlite3.Connection, app_id: str, operations: Sequence[Operation], received_at: int
 ) -> list[Outcome]:
     """Apply `operations` in order; each run of events between two user operations is stored
     together (one look-up of known ids, one `executemany`, one touch per user)."""
+    tx = _Identity(conn, app_id)
     outcomes: list[Outcome] = []
     events: list[NewEvent] = []
     for op in operations:
@@ -441,41 +755,20 @@ def _apply_all(
             events.append(op)
             continue
         if events:  # an identify may merge the users these events name: store them first
-            outcomes += _store_events(conn, app_id, events, received_at)
+            outcomes += _store_events(tx, events, received_at)
             events = []
-        outcomes.append(_apply_user_operation(conn, app_id, op))
+        outcomes.append(apply_user_operation(tx, op, received_at))
     if events:
-        outcomes += _store_events(conn, app_id, events, received_at)
+        outcomes += _store_events(tx, events, received_at)
     return outcomes
 
 
-def _apply_user_operation(
-    conn: sqlite3.Connection, app_id: str, op: Identify | SetUserProperties
-) -> Outcome:
-    if _already_applied(conn, app_id, op.record_id):
-        return DUPLICATE
-    if isinstance(op, Identify):
-        return _identify(conn, app_id, op)
-    return _set_user_properties(conn, app_id, op)
-
-
-def _already_applied(conn: sqlite3.Connection, app_id: str, record_id: str | None) -> bool:
-    if record_id is None:
-        return False
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO applied_records (app_id, record_id) VALUES (?, ?)",
-        (app_id, record_id),
-    )
-    return cursor.rowcount == 0
-
-
-def _store_events(
-    conn: sqlite3.Connection, app_id: str, events: list[NewEvent], received_at: int
-) -> list[Outcome]:
+def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> list[Outcome]:
     """Store each event whose id is new to the app, under its canonical user; no user operation
     comes between them, so each user named is looked up once."""
+    conn, app_id = tx.conn, tx.app_id
     known_ids = _stored_event_ids(conn, app_id, [event.event_id for event in events])
-    users: dict[tuple[str, str], KnownUser] = {}  # ("user_id" | "identity", value) -> canonical
+    users: dict[tuple[str | None, str | None], KnownUser] = {}  # (user_id, identity) named
     spans: dict[str, tuple[int, int]] = {}  # canonical user_id -> (first, last) event time
     rows: list[tuple[object, ...]] = []
     outcomes: list[Outcome] = []
@@ -485,16 +778,10 @@ def _store_events(
             outcomes.append(DUPLICATE)
             continue
         known_ids.add(event.event_id)
-        named = ("user_id", event.user_id) if event.user_id is not None else None
-        if named is None:
-            named = ("identity", _named_identity(event))
+        named = (event.user_id, None if event.user_id is not None else event.identity)
         user = users.get(named)
         if user is None:
-            if event.user_id is not None:
-                user = _canonical_or_create(conn, app_id, event.user_id)
-            else:
-                user = _holder_or_create(conn, app_id, named[1])
-            users[named] = user
+            user = users[named] = event_user(tx, event)
         first, last = spans.get(user.user_id, (event.time, event.time))
         spans[user.user_id] = (min(first, event.time), max(last, event.time))
         rows.append(
@@ -524,7 +811,7 @@ def _store_events(
         rows,
     )
     for user_id, (first, last) in spans.items():
-        _touch(conn, app_id, user_id, first, last)
+        tx.touch(user_id, first, last)
     return outcomes
 
 
@@ -563,214 +850,46 @@ def _stored_event_ids(conn: sqlite3.Connection, app_id: str, event_ids: list[str
     return known
 
 
-def _identify(conn: sqlite3.Connection, app_id: str, op: Identify) -> Outcome:
-    subject = _canonical(conn, app_id, op.user_id)
-    holder = _holder(conn, app_id, op.identity)
-    # The month is the server's: a backdated timestamp must not dodge the monthly limit.
-    month = identify_month(now_ms())
-    user_ids_this_month = None
-    if op.source == "server":
-        user_ids_this_month = conn.execute(
-            "SELECT COUNT(*) FROM server_identifies"
-            " WHERE app_id = ? AND identity = ? AND month = ?",
-            (app_id, op.identity, month),
-        ).fetchone()[0]
-    decision = decide_identify(
-        op.identity, subject, holder, user_ids_this_month=user_ids_this_month
-    )
-    action = decision.action
-    if action is IdentifyAction.REFUSE:
-        assert decision.warning_kind is not None and decision.message is not None
-        conn.execute(
-            "INSERT INTO warnings (app_id, time, kind, message, detail) VALUES (?, ?, ?, ?, ?)",
-            (
-                app_id,
-                now_ms(),
-                decision.warning_kind,
-                decision.message,
-                _dumps({"user_id": op.user_id, "identity": op.identity, "record_id": op.record_id}),
-            ),
-        )
-        return Outcome("refused", decision.message)
-    if action is IdentifyAction.CREATE_IDENTIFIED:
-        _insert_user(conn, app_id, op.user_id, identity=op.identity, seen=op.time)
-    elif action is IdentifyAction.JOIN_HOLDER:
-        assert holder is not None
-        _insert_user(conn, app_id, op.user_id, merged_into=holder.user_id)
-        _touch(conn, app_id, holder.user_id, op.time)
-    elif action is IdentifyAction.CLAIM:
-        assert subject is not None
-        conn.execute(
-            "UPDATE users SET identity = ? WHERE app_id = ? AND user_id = ?",
-            (op.identity, app_id, subject.user_id),
-        )
-        _touch(conn, app_id, subject.user_id, op.time)
-    elif action is IdentifyAction.MERGE_INTO_HOLDER:
-        assert subject is not None and holder is not None
-        _merge(conn, app_id, absorbed=subject.user_id, surviving=holder.user_id)
-        _touch(conn, app_id, holder.user_id, op.time)
-    else:
-        assert subject is not None
-        _touch(conn, app_id, subject.user_id, op.time)
-    if op.source == "server" and action is not IdentifyAction.NOTHING:
-        conn.execute(
-            "INSERT OR IGNORE INTO server_identifies (app_id, identity, month, user_id)"
-            " VALUES (?, ?, ?, ?)",
-            (app_id, op.identity, month, op.user_id),
-        )
-    return STORED
-
-
-def _set_user_properties(conn: sqlite3.Connection, app_id: str, op: SetUserProperties) -> Outcome:
-    if op.user_id is not None:
-        user = _canonical_or_create(conn, app_id, op.user_id)
-        _touch(conn, app_id, user.user_id, op.time)
-    else:
-        user = _holder_or_create(conn, app_id, _named_identity(op))
-    old = _properties(conn, app_id, user.user_id)
-    conn.execute(
-        "UPDATE users SET properties = ? WHERE app_id = ? AND user_id = ?",
-        (_dumps({**old, **op.properties}), app_id, user.user_id),
-    )
-    return STORED
-
-
-def _named_identity(op: NewEvent | SetUserProperties) -> str:
-    """The identity of an operation without a user id (a real check: `python -O` drops asserts)."""
-    if op.identity is None:
-        raise InvalidOperation(f"{type(op).__name__} names neither a user_id nor an identity")
-    return op.identity
-
-
-def _merge(conn: sqlite3.Connection, app_id: str, *, absorbed: str, surviving: str) -> None:
-    """Move the absorbed user's events, merged ids and properties to the surviving user."""
-    conn.execute(
-        "UPDATE events SET user_id = ? WHERE app_id = ? AND user_id = ?",
-        (surviving, app_id, absorbed),
-    )
-    conn.execute(
-        "UPDATE users SET merged_into = ? WHERE app_id = ? AND (user_id = ? OR merged_into = ?)",
-        (surviving, app_id, absorbed, absorbed),
-    )
-    rows = {
-        row["user_id"]: row
-        for row in conn.execute(
-            "SELECT * FROM users WHERE app_id = ? AND user_id IN (?, ?)",
-            (app_id, absorbed, surviving),
-        )
-    }
-    old, new = rows[absorbed], rows[surviving]
-    first_seen, last_seen = merged_span(
-        old["first_seen"], old["last_seen"], new["first_seen"], new["last_seen"]
-    )
-    properties = merged_properties(json.loads(old["properties"]), json.loads(new["properties"]))
-    conn.execute(
-        "UPDATE users SET properties = ?, first_seen = ?, last_seen = ?"
-        " WHERE app_id = ? AND user_id = ?",
-        (_dumps(properties), first_seen, last_seen, app_id, surviving),
-    )
-
-
-def _canonical(conn: sqlite3.Connection, app_id: str, user_id: str) -> KnownUser | None:
-    row = conn.execute(
-        "SELECT COALESCE(c.user_id, u.user_id) AS user_id,"
-        " CASE WHEN c.user_id IS NULL THEN u.identity ELSE c.identity END AS identity"
-        " FROM users u LEFT JOIN users c ON c.app_id = u.app_id AND c.user_id = u.merged_into"
-        " WHERE u.app_id = ? AND u.user_id = ?",
-        (app_id, user_id),
-    ).fetchone()
-    return None if row is None else KnownUser(row["user_id"], row["identity"])
-
-
-def _holder(conn: sqlite3.Connection, app_id: str, identity: str) -> KnownUser | None:
-    row = conn.execute(
-        "SELECT user_id FROM users WHERE app_id = ? AND identity = ? AND merged_into IS NULL",
-        (app_id, identity),
-    ).fetchone()
-    return None if row is None else KnownUser(row["user_id"], identity)
-
-
-def _canonical_or_create(conn: sqlite3.Connection, app_id: str, user_id: str) -> KnownUser:
-    user = _canonical(conn, app_id, user_id)
-    if user is None:
-        _insert_user(conn, app_id, user_id)
-        user = KnownUser(user_id, None)
-    return user
-
-
-def _holder_or_create(conn: sqlite3.Connection, app_id: str, identity: str) -> KnownUser:
-    user = _holder(conn, app_id, identity)
-    while user is None:
-        user_id = str(secrets.randbelow(2**53))
-        if _canonical(conn, app_id, user_id) is None:
-            _insert_user(conn, app_id, user_id, identity=identity)
-            user = KnownUser(user_id, identity)
-    return user
-
-
-def _insert_user(
-    conn: sqlite3.Connection,
-    app_id: str,
-    user_id: str,
-    *,
-    identity: str | None = None,
-    merged_into: str | None = None,
-    seen: int | None = None,
-) -> None:
-    conn.execute(
-        "INSERT INTO users (app_id, user_id, identity, first_seen, last_seen, merged_into)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (app_id, user_id, identity, seen, seen, merged_into),
-    )
-
-
-def _touch(
-    conn: sqlite3.Connection, app_id: str, user_id: str, first_ms: int, last_ms: int | None = None
-) -> None:
-    """Widen the user's first and last seen times to cover `first_ms` to `last_ms`."""
-    conn.execute(
-        "UPDATE users SET first_seen = MIN(COALESCE(first_seen, ?1), ?1),"
-        " last_seen = MAX(COALESCE(last_seen, ?2), ?2) WHERE app_id = ?3 AND user_id = ?4",
-        (first_ms, first_ms if last_ms is None else last_ms, app_id, user_id),
-    )
-
-
-def _properties(conn: sqlite3.Connection, app_id: str, user_id: str) -> dict[str, object]:
-    row = conn.execute(
-        "SELECT properties FROM users WHERE app_id = ? AND user_id = ?", (app_id, user_id)
-    ).fetchone()
-    properties: dict[str, object] = json.loads(row["properties"])
-    return properties
-
-
-def _delete_requested_users(conn: sqlite3.Connection, deletion_request_id: str) -> None:
+def _erase_requested_users(
+    conn: sqlite3.Connection, deletion_request_id: str, secret: bytes
+) -> bool:
+    """Delete the users of a pending request and all their rows, then keep of the request only
+    keyed hashes of the users it named (status "erased": the WAL is truncated next). False
+    when there is nothing left to erase (unknown, or complete already)."""
     request = conn.execute(
         "SELECT app_id, users, status FROM deletion_requests WHERE deletion_request_id = ?",
         (deletion_request_id,),
     ).fetchone()
     if request is None or request["status"] == "complete":
-        return
+        return False
+    if request["status"] == "erased":  # erased before a restart; the WAL is what is left
+        return True
     app_id = request["app_id"]
-    for named in json.loads(request["users"]):
+    tx = _Identity(conn, app_id)
+    named_users: list[dict[str, str]] = json.loads(request["users"])
+    for named in named_users:
         if "user_id" in named:
-            user = _canonical(conn, app_id, str(named["user_id"]))
+            user = tx.canonical_user(str(named["user_id"]))
         else:
-            user = _holder(conn, app_id, named["identity"])
+            user = tx.identity_holder(named["identity"])
         if user is not None:
-            _delete_user(conn, app_id, user.user_id)
+            _delete_user(conn, app_id, user)
+    hashes = [deletion_log_hash(secret, app_id, named) for named in named_users]
     conn.execute(
-        "UPDATE deletion_requests SET status = 'complete', completed_at = ?"
+        "UPDATE deletion_requests SET status = 'erased', users = '[]', user_hashes = ?"
         " WHERE deletion_request_id = ?",
-        (now_ms(), deletion_request_id),
+        (json.dumps(hashes), deletion_request_id),
     )
+    return True
 
 
-def _delete_user(conn: sqlite3.Connection, app_id: str, user_id: str) -> None:
+def _delete_user(conn: sqlite3.Connection, app_id: str, user: KnownUser) -> None:
     """Remove a canonical user, the users merged into it, their events, warnings and links."""
-    ids = [user_id] + [
+    ids = [user.user_id] + [
         row[0]
         for row in conn.execute(
-            "SELECT user_id FROM users WHERE app_id = ? AND merged_into = ?", (app_id, user_id)
+            "SELECT user_id FROM user_aliases WHERE app_id = ? AND canonical_id = ?",
+            (app_id, user.user_id),
         )
     ]
     for gone in ids:
@@ -788,4 +907,14 @@ def _delete_user(conn: sqlite3.Connection, app_id: str, user_id: str) -> None:
         conn.execute(
             "DELETE FROM server_identifies WHERE app_id = ? AND user_id = ?", (app_id, gone)
         )
+        conn.execute("DELETE FROM user_aliases WHERE app_id = ? AND user_id = ?", (app_id, gone))
         conn.execute("DELETE FROM users WHERE app_id = ? AND user_id = ?", (app_id, gone))
+    if user.identity is not None:
+        conn.execute(
+            "DELETE FROM warnings WHERE app_id = ? AND json_extract(detail, '$.identity') = ?",
+            (app_id, user.identity),
+        )
+        conn.execute(
+            "DELETE FROM server_identifies WHERE app_id = ? AND identity = ?",
+            (app_id, user.identity),
+        )

@@ -11,6 +11,7 @@ from collector.storage.base import Operation
 from collector.storage.sqlite import SQLiteStorage
 from tests.collector.test_identity import pageview, run, set_props
 from tests.live_server import REPO_ROOT
+from tests.run_async import run_async
 
 ROWS = 2000  # far more output than a pipe holds, so the CLI is still writing when `head` leaves
 
@@ -28,7 +29,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         run(storage, *operations)
     finally:
-        storage.close()
+        run_async(storage.close())
     return path
 
 

@@ -133,7 +133,7 @@ def test_user_id_problem(user_id: object, ok: bool) -> None:
     "settings",
     [
         Settings(),
-        Settings(db_path=Path("/tmp/x y.sqlite3"), port=9, demo=True, drop_bots=False),
+        Settings(db="/tmp/x y.sqlite3", port=9, demo=True, drop_bots=False),
         Settings(bundle_dir=Path("b"), site_dir=Path("s"), max_ingest_bytes=1),
     ],
 )

@@ -1,23 +1,34 @@
 """The admin login's plumbing: server-side sessions (on a real SQLite file), passwords, CSRF."""
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from collector.dashboard import auth
-from collector.dashboard.database import DashboardDatabase
 from collector.storage.sqlite import SQLiteStorage
 from tests.run_async import run_async
 
 SECRET = b"s" * 32
+SessionsOn = Callable[[Path, str], auth.AdminSessions]
 
 
-def sessions_on(db_path: Path, password: str) -> auth.AdminSessions:
-    SQLiteStorage(db_path).close()  # the collector's tables, as `footfall serve` makes them
-    return auth.AdminSessions(DashboardDatabase(db_path), password)
+@pytest.fixture
+def sessions_on() -> Iterator[SessionsOn]:
+    """The admin sessions of a dashboard on the storage of a SQLite file, as `footfall serve`
+    opens it (each opening its own, as after a restart); all closed after the test."""
+    opened: list[SQLiteStorage] = []
+
+    def sessions(db_path: Path, password: str) -> auth.AdminSessions:
+        opened.append(SQLiteStorage(db_path))
+        return auth.AdminSessions(opened[-1], password)
+
+    yield sessions
+    for storage in opened:
+        run_async(storage.close())
 
 
-def test_a_session_lives_until_it_is_ended(tmp_path: Path) -> None:
+def test_a_session_lives_until_it_is_ended(tmp_path: Path, sessions_on: SessionsOn) -> None:
     async def scenario() -> None:
         sessions = sessions_on(tmp_path / "db.sqlite3", "pw")
         token = await sessions.start()
@@ -30,7 +41,7 @@ def test_a_session_lives_until_it_is_ended(tmp_path: Path) -> None:
     run_async(scenario())
 
 
-def test_the_database_keeps_no_session_cookie(tmp_path: Path) -> None:
+def test_the_database_keeps_no_session_cookie(tmp_path: Path, sessions_on: SessionsOn) -> None:
     async def scenario() -> str:
         return await sessions_on(tmp_path / "db.sqlite3", "pw").start()
 
@@ -41,7 +52,9 @@ def test_the_database_keeps_no_session_cookie(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("forged", ["", "abc", "\u00e9" * 64, "9" * 5000, "\ud800", "x" * 43])
-def test_a_cookie_that_names_no_session_is_none(tmp_path: Path, forged: str) -> None:
+def test_a_cookie_that_names_no_session_is_none(
+    tmp_path: Path, sessions_on: SessionsOn, forged: str
+) -> None:
     async def scenario() -> bool:
         sessions = sessions_on(tmp_path / "db.sqlite3", "pw")
         await sessions.start()
@@ -50,7 +63,7 @@ def test_a_cookie_that_names_no_session_is_none(tmp_path: Path, forged: str) -> 
     assert not run_async(scenario())
 
 
-def test_changing_the_password_ends_every_session(tmp_path: Path) -> None:
+def test_changing_the_password_ends_every_session(tmp_path: Path, sessions_on: SessionsOn) -> None:
     async def scenario() -> tuple[bool, bool]:
         token = await sessions_on(tmp_path / "db.sqlite3", "pw").start()
         after_restart = sessions_on(tmp_path / "db.sqlite3", "pw")

@@ -1,5 +1,7 @@
 """Defined events: the create form's rules, matching a stored event, and retroactive counting."""
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from collector.dashboard.definitions import (
@@ -13,6 +15,8 @@ from collector.dashboard.definitions import (
     matcher_for,
     newest_matches,
 )
+from collector.storage.base import Candidate
+from tests.run_async import run_async
 
 BUY = "@div;#root;|@form;#checkout;|@button;#buy;.btn;.primary;[type=submit];|"
 CART_URL = "https://shop.example.com/cart?step=2"
@@ -149,8 +153,18 @@ def test_count_over_time_counts_in_all_and_per_bucket() -> None:
     assert count_over_time(matcher, groups, 3) == (7, [2, 0, 1])
 
 
-def test_newest_matches_keeps_the_first_matches_in_order() -> None:
-    events = [("a", click()), ("miss", click(None, None)), ("b", click()), ("c", click())]
+def test_newest_matches_keeps_the_first_matches_in_order_and_reads_no_further() -> None:
+    buy = Candidate("click", CART_URL, BUY, " Buy now ")
+    candidates = [("a", buy), ("miss", Candidate("click", CART_URL, None, None))]
+    candidates += [("b", buy), ("c", buy), ("d", buy)]
+    read: list[str] = []
+
+    async def stream() -> AsyncIterator[tuple[str, Candidate]]:
+        for event_id, candidate in candidates:
+            read.append(event_id)
+            yield event_id, candidate
+
     matcher = matcher_for(Definition("Buy", selector="#buy"))
-    assert newest_matches(matcher, events, 2) == ["a", "b"]
-    assert newest_matches(matcher, events, 10) == ["a", "b", "c"]
+    assert run_async(newest_matches(matcher, stream(), 2)) == ["a", "b"]
+    assert read == ["a", "miss", "b"]
+    assert run_async(newest_matches(matcher, stream(), 10)) == ["a", "b", "c", "d"]

@@ -18,6 +18,7 @@ from collector.identity import (
     identify_month,
     merged_span,
 )
+from collector.run_sync import collected
 from collector.storage.base import (
     Identify,
     InvalidOperation,
@@ -187,7 +188,7 @@ SEED_CASES = {
 def storage(tmp_path: Path) -> Iterator[SQLiteStorage]:
     store = SQLiteStorage(tmp_path / "identity.sqlite3")
     yield store
-    store.close()
+    run_async(store.close())
 
 
 def run(storage: SQLiteStorage, *steps: Operation) -> list[str]:
@@ -197,9 +198,9 @@ def run(storage: SQLiteStorage, *steps: Operation) -> list[str]:
 
 def assert_case_holds(storage: SQLiteStorage, case: Case, statuses: list[str]) -> None:
     assert statuses.count("refused") == case.refused
-    owners = {int(e.event_id, 16): e.user_id for e in storage.events(APP)}
+    owners = {int(e.event_id, 16): e.user_id for e in collected(storage.events(APP))}
     assert owners == case.owners
-    users = {u.user_id: u for u in storage.users(APP)}
+    users = {u.user_id: u for u in collected(storage.users(APP))}
     assert {uid: u.identity for uid, u in users.items()} == case.identities
     assert {uid: u.merged_user_ids for uid, u in users.items() if u.merged_user_ids} == case.merged
     with closing(sqlite3.connect(storage.path)) as conn:
@@ -234,9 +235,9 @@ def test_one_request_stores_each_event_id_once_and_widens_each_users_span(
         pageview("11", 3),  # earlier in this request
     )
     assert again == ["stored", "stored", "duplicate", "stored", "duplicate"]
-    spans = {u.user_id: (u.first_seen, u.last_seen) for u in storage.users(APP)}
+    spans = {u.user_id: (u.first_seen, u.last_seen) for u in collected(storage.users(APP))}
     assert spans == {"11": (T0 + 3, T0 + 8), "22": (T0 + 7, T0 + 9)}
-    assert sorted(int(e.event_id, 16) for e in storage.events(APP)) == [3, 5, 7, 8, 9]
+    assert sorted(int(e.event_id, 16) for e in collected(storage.events(APP))) == [3, 5, 7, 8, 9]
 
 
 def test_a_request_of_many_events_finds_every_stored_id(storage: SQLiteStorage) -> None:
@@ -245,7 +246,7 @@ def test_a_request_of_many_events_finds_every_stored_id(storage: SQLiteStorage) 
     run(storage, *(pageview("11", n) for n in stored_before))
     statuses = run(storage, *(pageview("11", n) for n in range(1200)))
     assert [n for n, status in enumerate(statuses) if status == "duplicate"] == stored_before
-    assert len(list(storage.events(APP))) == 1200
+    assert len(list(collected(storage.events(APP)))) == 1200
 
 
 def test_a_merge_moves_history_properties_and_first_seen(storage: SQLiteStorage) -> None:
@@ -258,7 +259,7 @@ def test_a_merge_moves_history_properties_and_first_seen(storage: SQLiteStorage)
         set_props("22", 11, plan="Free", campaign="spring"),
     )
     assert run(storage, identify("22", "kate", 60)) == ["stored"]
-    [kate] = list(storage.users(APP))
+    [kate] = list(collected(storage.users(APP)))
     assert kate.user_id == "11"
     assert kate.properties == {"plan": "Pro", "seats": 3, "campaign": "spring"}
     assert (kate.first_seen, kate.last_seen) == (T0 + 10, T0 + 60)
@@ -275,9 +276,9 @@ def test_a_failed_request_leaves_no_half_merge(storage: SQLiteStorage) -> None:
     )
     with pytest.raises(InvalidOperation, match="names neither a user_id nor an identity"):
         run(storage, identify("22", "kate", 3), broken)
-    users = {u.user_id: u for u in storage.users(APP)}
+    users = {u.user_id: u for u in collected(storage.users(APP))}
     assert users["22"].identity is None and users["11"].merged_user_ids == []
-    assert [e.user_id for e in storage.events(APP)] == ["22"]
+    assert [e.user_id for e in collected(storage.events(APP))] == ["22"]
     assert run(storage, identify("22", "kate", 3)) == ["stored"]  # the retry is not a duplicate
 
 
@@ -317,12 +318,12 @@ def test_user_properties_for_an_unknown_identity_create_a_user_without_events(
 ) -> None:
     props = SetUserProperties(record_id=None, properties={"plan": "Pro"}, time=T0, identity="zed")
     run(storage, props)
-    [zed] = list(storage.users(APP))
+    [zed] = list(collected(storage.users(APP)))
     assert (zed.identity, zed.properties, zed.first_seen) == ("zed", {"plan": "Pro"}, None)
     run(storage, pageview("77", 5), identify("77", "zed", 6))  # the visitor logs in later
-    [zed_after] = list(storage.users(APP))
+    [zed_after] = list(collected(storage.users(APP)))
     assert zed_after.user_id == zed.user_id and zed_after.merged_user_ids == ["77"]
-    assert [e.user_id for e in storage.events(APP)] == [zed.user_id]
+    assert [e.user_id for e in collected(storage.events(APP))] == [zed.user_id]
 
 
 def test_users_export_lists_canonical_users_with_merged_ids(tmp_path: Path) -> None:
@@ -331,7 +332,7 @@ def test_users_export_lists_canonical_users_with_merged_ids(tmp_path: Path) -> N
         run(store, pageview("11", 1), identify("11", "kate", 2), pageview("22", 3))
         run(store, identify("22", "kate", 4), set_props("11", 5, plan="Pro"))
     finally:
-        store.close()
+        run_async(store.close())
     rows = run_cli("users", "--db", str(tmp_path / "export.sqlite3"))
     assert rows == [
         {

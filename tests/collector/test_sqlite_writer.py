@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from collector.run_sync import collected
 from collector.storage.base import NewEvent, StorageError
 from collector.storage.sqlite import SQLiteStorage, _Writer
+from tests.run_async import run_async
 
 APP = "7"
 T0 = 1_700_000_000_000
@@ -43,7 +45,7 @@ def committed_ids(path: Path) -> set[int]:
 def storage(tmp_path: Path) -> Iterator[SQLiteStorage]:
     store = SQLiteStorage(tmp_path / "writer.sqlite3")
     yield store
-    store.close()
+    run_async(store.close())
 
 
 @contextmanager
@@ -109,7 +111,7 @@ def test_each_request_is_answered_only_once_its_records_are_committed(
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs Linux's RLIMIT_FSIZE")
 def test_a_failed_commit_fails_exactly_the_requests_in_it(tmp_path: Path) -> None:
-    SQLiteStorage(tmp_path / "writer.sqlite3").close()  # the schema
+    run_async(SQLiteStorage(tmp_path / "writer.sqlite3").close())  # the schema
     writer = _Writer(tmp_path / "writer.sqlite3")
     try:
         assert writer.submit(insert_click(1)).result() == 1
@@ -128,7 +130,7 @@ def test_a_failed_commit_fails_exactly_the_requests_in_it(tmp_path: Path) -> Non
 
 
 def test_a_failing_request_does_not_sink_the_others_in_its_commit(tmp_path: Path) -> None:
-    SQLiteStorage(tmp_path / "writer.sqlite3").close()
+    run_async(SQLiteStorage(tmp_path / "writer.sqlite3").close())
     writer = _Writer(tmp_path / "writer.sqlite3")
     try:
         release = hold_the_writer(writer)
@@ -158,7 +160,7 @@ def test_each_event_keeps_its_own_page_target_and_session(storage: SQLiteStorage
     ]
     with ThreadPoolExecutor(max_workers=1) as thread:
         thread.submit(asyncio.run, storage.write(APP, events)).result()
-    stored = {int(e.event_id, 16): (e.page, e.target) for e in storage.events(APP)}
+    stored = {int(e.event_id, 16): (e.page, e.target) for e in collected(storage.events(APP))}
     assert stored == {n: (pages[n], targets[n]) for n in range(4)}
     with closing(sqlite3.connect(storage.path)) as conn:
         rows = conn.execute("SELECT session FROM events ORDER BY event_id").fetchall()

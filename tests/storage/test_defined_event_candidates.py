@@ -1,21 +1,23 @@
-"""The SQL prefilter of defined events: it may skip events, never a match (real SQLite file)."""
+"""Defined events' candidates: storage's prefilter may skip events, never a match."""
 
-import json
-import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
-from collector.dashboard import queries
 from collector.dashboard.chart import Window
 from collector.dashboard.definitions import (
     Definition,
+    candidate_filter,
     count_matches,
     count_over_time,
+    event_groups,
+    matchable_event,
     matcher_for,
 )
-from collector.storage.sqlite import SQLiteStorage
+from collector.run_sync import collected
+from collector.storage.base import CandidateGroup, NewEvent, Storage
+from tests.run_async import run_async
+from tests.storage.conftest import write
 
 BUY = "@div;#root;|@form;#checkout;|@button;#buy;.btn;.Primary;[type=submit];|"
 TARGETS: dict[str, object] = {
@@ -37,7 +39,7 @@ EVENT_IDS = [
     for type_ in ("pageview", "click", "submit")
     for page in PAGES
     for target in TARGETS
-] + ["broken"]
+]
 TIMES = {event_id: 1000 * (index % 4) for index, event_id in enumerate(EVENT_IDS)}
 DEFINITIONS = [
     Definition("all clicks", event_type="click"),
@@ -58,51 +60,60 @@ DEFINITIONS = [
 ]
 
 
-def encode(value: object) -> str:
-    """JSON as the storage writes it (collector/storage/sqlite.py)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 @pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    """Every combination of type, page and target, plus rows whose JSON is not JSON."""
-    path = tmp_path / "footfall.sqlite3"
-    SQLiteStorage(path).close()  # the storage's own schema
-    writer = sqlite3.connect(path)
-    rows = []
-    for type_ in ("pageview", "click", "submit"):
-        for page_name, page in PAGES.items():
-            for target_name, target in TARGETS.items():
-                event_id = f"{type_}-{page_name}-{target_name}"
-                stored_target = encode(target) if target else None
-                rows.append((event_id, type_, TIMES[event_id], encode(page), stored_target))
-    rows.append(("broken", "click", TIMES["broken"], "{not json", "{not json"))
-    for app_id in ("shop", "blog"):  # another app's events are never candidates
-        writer.executemany(
-            f"""
-            INSERT INTO events (app_id, event_id, user_id, sent_user_id, session_id, pageview_id,
-                                type, name, time, received_at, properties, page, target, source)
-            VALUES ('{app_id}', ?, 'u', 'u', 's', 'p', ?, 'n', ?, 1, '{{}}', ?, ?, 'web')
-            """,
-            rows,
-        )
-    writer.commit()
-    writer.close()
-    reader = queries.connect(path)
-    yield reader
-    reader.close()
+def shop(storage: Storage) -> Storage:
+    """Every combination of type, page and target, in two apps (another app's events are never
+    candidates)."""
+    for app_id in ("shop", "blog"):
+        events = []
+        for type_ in ("pageview", "click", "submit"):
+            for page_name, page in PAGES.items():
+                for target_name, target in TARGETS.items():
+                    event_id = f"{type_}-{page_name}-{target_name}"
+                    events.append(
+                        NewEvent(
+                            event_id=event_id,
+                            type=type_,
+                            name="n",
+                            time=TIMES[event_id],
+                            source="web",
+                            user_id="u",
+                            session_id="s",
+                            pageview_id="p",
+                            page=page,
+                            target=target,
+                        )  # fmt: skip
+                    )
+        assert set(write(storage, app_id, *events)) == {"stored"}
+    return storage
 
 
-def matched_ids(conn: sqlite3.Connection, definition: Definition, scanned: Definition) -> set[str]:
+def candidates(storage: Storage, definition: Definition) -> list[tuple[str, object]]:
+    return collected(storage.newest_candidates("shop", candidate_filter(definition)))
+
+
+def groups(
+    storage: Storage, definitions: Sequence[Definition], window: Window | None = None
+) -> list[CandidateGroup]:
+    filters = [candidate_filter(definition) for definition in definitions]
+    return run_async(storage.candidate_groups("shop", filters, window))
+
+
+def matched_ids(storage: Storage, definition: Definition, scanned: Definition) -> set[str]:
     matcher = matcher_for(definition)
-    candidates = queries.newest_candidates(conn, "shop", scanned)
-    return {event_id for event_id, event in candidates if matcher.matches(event)}
+    return {
+        event_id
+        for event_id, candidate in candidates(storage, scanned)
+        if matcher.matches(
+            matchable_event(candidate.type, candidate.url, candidate.hierarchy, candidate.text)
+        )
+    }
 
 
 @pytest.mark.parametrize("definition", DEFINITIONS, ids=lambda d: d.name)
-def test_the_prefilter_keeps_every_match(conn: sqlite3.Connection, definition: Definition) -> None:
+def test_the_prefilter_keeps_every_match(shop: Storage, definition: Definition) -> None:
     everything = Definition("everything")  # no criterion: SQL keeps every event
-    assert matched_ids(conn, definition, definition) == matched_ids(conn, definition, everything)
+    assert matched_ids(shop, definition, definition) == matched_ids(shop, definition, everything)
 
 
 @pytest.mark.parametrize(
@@ -116,34 +127,32 @@ def test_the_prefilter_keeps_every_match(conn: sqlite3.Connection, definition: D
         (Definition("text", target_text="Buy now"), {"buy", "no_hierarchy"}),
     ],
 )
-def test_matches_by_target(
-    conn: sqlite3.Connection, definition: Definition, expected: set[str]
-) -> None:
-    found = matched_ids(conn, definition, definition)
+def test_matches_by_target(shop: Storage, definition: Definition, expected: set[str]) -> None:
+    found = matched_ids(shop, definition, definition)
     assert {event_id.rsplit("-", 1)[1] for event_id in found} == expected
     assert len(found) == len(expected) * len(PAGES) * 3  # every type and page
 
 
 def test_the_prefilter_skips_most_events_for_a_selective_definition(
-    conn: sqlite3.Connection,
+    shop: Storage,
 ) -> None:
-    total = len(list(queries.newest_candidates(conn, "shop", Definition("everything"))))
-    candidates = list(queries.newest_candidates(conn, "shop", Definition("d", selector="#buy")))
-    assert total == 3 * len(PAGES) * len(TARGETS) + 1
+    total = len(candidates(shop, Definition("everything")))
+    selective = candidates(shop, Definition("d", selector="#buy"))
+    assert total == 3 * len(PAGES) * len(TARGETS)
     # only buy and buy_icon, of each type and page
-    assert len(candidates) == 2 * 3 * len(PAGES)
+    assert len(selective) == 2 * 3 * len(PAGES)
 
 
-def test_newest_candidates_come_newest_first(conn: sqlite3.Connection) -> None:
-    found = [event_id for event_id, _ in queries.newest_candidates(conn, "shop", Definition("x"))]
+def test_newest_candidates_come_newest_first(shop: Storage) -> None:
+    found = [event_id for event_id, _ in candidates(shop, Definition("x"))]
     assert found == sorted(found, key=lambda event_id: (TIMES[event_id], event_id), reverse=True)
 
 
-def test_one_scan_for_all_definitions_counts_like_one_scan_each(conn: sqlite3.Connection) -> None:
+def test_one_scan_for_all_definitions_counts_like_one_scan_each(shop: Storage) -> None:
     matchers = {definition.name: matcher_for(definition) for definition in DEFINITIONS}
-    together = count_matches(matchers, queries.candidate_groups(conn, "shop", DEFINITIONS))
+    together = count_matches(matchers, event_groups(groups(shop, DEFINITIONS)))
     one_by_one = {
-        definition.name: len(matched_ids(conn, definition, definition))
+        definition.name: len(matched_ids(shop, definition, definition))
         for definition in DEFINITIONS
     }
     assert together == one_by_one
@@ -152,17 +161,15 @@ def test_one_scan_for_all_definitions_counts_like_one_scan_each(conn: sqlite3.Co
 
 
 @pytest.mark.parametrize("definition", DEFINITIONS[:4], ids=lambda d: d.name)
-def test_groups_split_by_bucket_of_the_window(
-    conn: sqlite3.Connection, definition: Definition
-) -> None:
+def test_groups_split_by_bucket_of_the_window(shop: Storage, definition: Definition) -> None:
     window = Window(start_ms=1000, bucket_ms=1000, buckets=2)  # holds times 1000 to 2999
-    matched = matched_ids(conn, definition, definition)
+    matched = matched_ids(shop, definition, definition)
     expected = [sum(1 for e in matched if TIMES[e] // 1000 == b + 1) for b in range(2)]
-    groups = queries.candidate_groups(conn, "shop", [definition], window)
-    total, per_bucket = count_over_time(matcher_for(definition), groups, window.buckets)
+    found = event_groups(groups(shop, [definition], window))
+    total, per_bucket = count_over_time(matcher_for(definition), found, window.buckets)
     assert (total, per_bucket) == (len(matched), expected)
     assert 0 < sum(per_bucket) < total or total == 0
 
 
-def test_no_definitions_no_candidates(conn: sqlite3.Connection) -> None:
-    assert list(queries.candidate_groups(conn, "shop", [])) == []
+def test_no_definitions_no_candidates(shop: Storage) -> None:
+    assert groups(shop, []) == []

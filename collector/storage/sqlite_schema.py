@@ -1,0 +1,198 @@
+"""The SQLite file's tables, and one migration step per schema version (`PRAGMA user_version`).
+
+A file made before versions existed has version 0 and the tables of `BASE_SCHEMA` (created when
+missing); each step of `MIGRATIONS` then runs once, in order, in the transaction that bumps the
+version. To change the schema, append a step: never edit one that has shipped.
+"""
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from collector.storage.base import deletion_log_hash
+
+# Version 0: the tables as they were before versions (every `CREATE` is `IF NOT EXISTS`).
+BASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS apps (
+    app_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    api_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+-- Origins whose pages may talk to an app's embedded tracker (the postMessage bridge). Its own
+-- table, created on open, so a database made before it gains it (and apps stay unchanged).
+CREATE TABLE IF NOT EXISTS app_bridge_origins (
+    app_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    PRIMARY KEY (app_id, origin)
+);
+CREATE TABLE IF NOT EXISTS users (
+    app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    identity TEXT NULL,
+    properties TEXT NOT NULL DEFAULT '{}',
+    first_seen INTEGER,
+    last_seen INTEGER,
+    merged_into TEXT NULL,
+    PRIMARY KEY (app_id, user_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_by_identity ON users (app_id, identity)
+    WHERE identity IS NOT NULL AND merged_into IS NULL;
+CREATE INDEX IF NOT EXISTS users_by_merged_into ON users (app_id, merged_into)
+    WHERE merged_into IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events (
+    app_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    sent_user_id TEXT NOT NULL,
+    session_id TEXT,
+    pageview_id TEXT,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    properties TEXT NOT NULL,
+    page TEXT,
+    target TEXT NULL,
+    source TEXT NOT NULL,
+    session TEXT NULL,
+    PRIMARY KEY (app_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (app_id, time);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (app_id, user_id, time);
+CREATE TABLE IF NOT EXISTS applied_records (
+    app_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, record_id)
+);
+CREATE TABLE IF NOT EXISTS warnings (
+    app_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
+CREATE TABLE IF NOT EXISTS server_identifies (  -- who the server identify API linked, by month
+    app_id TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    month TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, identity, month, user_id)
+);
+CREATE TABLE IF NOT EXISTS auth_tokens (
+    token TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deletion_requests (
+    deletion_request_id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    users TEXT NOT NULL,
+    status TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    completed_at INTEGER NULL
+);
+"""
+
+
+def _aliases_and_dashboard_tables(conn: sqlite3.Connection) -> None:
+    """Version 1: merges become aliases read through (events keep the user id stored with
+    them), the dashboard's tables and the installation secret move in, and the deletion log
+    keeps keyed hashes instead of the users it named."""
+    _execute_each(
+        conn,
+        """
+        CREATE TABLE user_aliases (  -- a merged user id and the canonical user it resolves to
+            app_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            canonical_id TEXT NOT NULL,
+            PRIMARY KEY (app_id, user_id)
+        );
+        CREATE INDEX user_aliases_by_canonical ON user_aliases (app_id, canonical_id);
+        INSERT INTO user_aliases (app_id, user_id, canonical_id)
+            SELECT app_id, user_id, merged_into FROM users WHERE merged_into IS NOT NULL;
+        DROP INDEX users_by_identity;
+        DROP INDEX users_by_merged_into;
+        ALTER TABLE users DROP COLUMN merged_into;
+        CREATE UNIQUE INDEX users_by_identity ON users (app_id, identity)
+            WHERE identity IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS defined_events (
+            app_id TEXT NOT NULL,
+            defined_event_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            event_type TEXT NULL,
+            selector TEXT NULL,
+            target_text TEXT NULL,
+            url_contains TEXT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (app_id, defined_event_id),
+            UNIQUE (app_id, name)
+        );
+        CREATE TABLE IF NOT EXISTS dashboard_sessions (
+            session_key TEXT PRIMARY KEY,
+            password_tag TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE TABLE installation_secret (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            secret BLOB NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS dashboard_secret (id INTEGER PRIMARY KEY, secret BLOB NOT NULL);
+        -- The dashboard's secret becomes the installation's, so its sessions stay signed alike.
+        INSERT INTO installation_secret (id, secret)
+            SELECT 1, secret FROM dashboard_secret WHERE id = 1;
+        INSERT OR IGNORE INTO installation_secret (id, secret) VALUES (1, randomblob(32));
+        DROP TABLE dashboard_secret;
+        ALTER TABLE deletion_requests ADD COLUMN user_hashes TEXT NULL;
+        """,
+    )
+    # Completed requests forget whom they named: only keyed hashes stay.
+    secret = conn.execute("SELECT secret FROM installation_secret").fetchone()[0]
+    completed = conn.execute(
+        "SELECT deletion_request_id, app_id, users FROM deletion_requests WHERE status = 'complete'"
+    ).fetchall()
+    for request_id, app_id, users in completed:
+        hashes = [deletion_log_hash(secret, app_id, named) for named in json.loads(users)]
+        conn.execute(
+            "UPDATE deletion_requests SET users = '[]', user_hashes = ?"
+            " WHERE deletion_request_id = ?",
+            (json.dumps(hashes), request_id),
+        )
+
+
+# Step n takes the file from version n to n + 1.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_aliases_and_dashboard_tables]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the file (on an autocommit connection) to the newest version, one step per
+    transaction."""
+    while True:
+        conn.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= len(MIGRATIONS):
+                conn.execute("COMMIT")
+                return
+            if version == 0:  # a new file, or one from before versions
+                _execute_each(conn, BASE_SCHEMA)
+            MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _execute_each(conn: sqlite3.Connection, script: str) -> None:
+    """Run a script's statements one by one inside the open transaction (`executescript`
+    would commit it first)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"an incomplete statement in a migration: {statement!r}")
