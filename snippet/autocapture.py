@@ -20,7 +20,7 @@ def is_ignored(chain: list[Element]) -> bool:
 
 
 def is_clickable(element: Element) -> bool:
-    """Whether a click on this element is worth an event: links, buttons, fields, labels,
+    """Whether a click inside this element is a click on it: links, buttons, fields, labels,
     ARIA widgets, contenteditable, or anything the page styles with a pointer cursor."""
     if element.tag == "input":
         return element.attrs.get("type", "").strip().lower() != "hidden"
@@ -37,7 +37,9 @@ def is_clickable(element: Element) -> bool:
 def target_index(kind: str, chain: list[Element]) -> int | None:
     """Index in `chain` (target first) of the element the event is about, or None for no event."""
     if kind == "click":
-        return next((i for i, element in enumerate(chain) if is_clickable(element)), None)
+        # Every click is an event, as with Heap: on the nearest clickable element around the
+        # one clicked (a link's <span> is a click on the link), else on the element clicked.
+        return next((i for i, element in enumerate(chain) if is_clickable(element)), 0)
     if kind == "change":
         return 0 if chain[0].tag in _CHANGE_TAGS else None
     if kind == "submit":

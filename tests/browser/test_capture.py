@@ -3,8 +3,11 @@
 Tests taking `analytics` read what was captured through the pytest plugin (their demo page's
 snippet routed to its collector); the others through `footfall events` on the module's server."""
 
+import json
+
 import pytest
 
+from collector.dashboard.definitions import Definition, MatchableEvent, matchable_event, matcher_for
 from footfall_pytest import Analytics
 from tests.browser.conftest import Demo
 
@@ -19,16 +22,63 @@ def test_click_on_inner_element_is_captured_on_the_eligible_ancestor(demo: Demo)
     demo.page.click("#inner")
     demo.page.click("#gift-card h2")  # an element styled cursor: pointer
     demo.page.click("#ignored-button")  # under heap-ignore
-    demo.page.click("h1")  # not interactive: no event
-    demo.events(lambda found: sum(event["type"] == "click" for event in found) >= 2)
+    demo.page.click("h1")  # not interactive: a click on the heading itself
+    demo.events(lambda found: sum(event["type"] == "click" for event in found) >= 3)
     demo.page.wait_for_timeout(1500)  # time for a wrongly captured click to arrive too
     clicks = [event for event in demo.events() if event["type"] == "click"]
     hierarchies = [click["target"]["hierarchy"] for click in clicks]
-    assert len(clicks) == 2, hierarchies
+    assert len(clicks) == 3, hierarchies
     assert (clicks[0]["target"]["tag"], clicks[0]["target"]["id"]) == ("button", "buy-yoyo")
     assert "#gift-card;" in clicks[1]["target"]["hierarchy"]  # the pointer-styled tile
     assert not any("ignored-button" in hierarchy for hierarchy in hierarchies)
     assert clicks[0]["target"]["text"] == "Add to cart"
+    assert (clicks[2]["target"]["tag"], clicks[2]["target"]["text"]) == ("h1", "Footfall demo shop")
+
+
+def test_every_click_is_captured_with_where_it_happened_and_definitions_count_it(
+    demo: Demo,
+) -> None:
+    demo.open()
+    demo.page.evaluate(
+        """() => {
+        const card = document.createElement('div');
+        card.id = 'plan-card';
+        card.className = 'plan';
+        card.style.padding = '12px';
+        card.setAttribute('data-heap-redact-attributes', 'title');
+        card.innerHTML = '<p class=blurb title="4111 1111 1111 1111">Pro plan, ' +
+            'card 4111-1111-1111-1111, <span data-heap-redact-text>kate@example.com</span></p>';
+        document.querySelector('#root').append(card);
+    }"""
+    )
+    demo.page.click("#plan-card p.blurb", position={"x": 3, "y": 3})
+    demo.page.click("#plan-card", position={"x": 2, "y": 2})  # on the div, beside the <p>
+    demo.page.click("p >> nth=0")  # the shop's intro paragraph
+
+    def three_clicks(found: list[dict]) -> bool:
+        return sum(event["type"] == "click" for event in found) >= 3
+
+    clicks = [event for event in demo.events(three_clicks) if event["type"] == "click"]
+    targets = [(click["target"]["tag"], click["target"]["class"]) for click in clicks]
+    assert targets == [("p", "blurb"), ("div", "plan"), ("p", "")]
+    blurb = clicks[0]["target"]
+    assert blurb["hierarchy"] == "@div;#root;|@div;#plan-card;.plan;|@p;.blurb;|"  # no title
+    assert blurb["text"] == "Pro plan, card ,"  # the card number and the marked text removed
+    assert "4111" not in json.dumps(clicks)
+
+    # The dashboard's defined events count clicks on a <div> and a <p> by their hierarchy.
+    counted = {
+        selector: sum(matcher_for(Definition("d", "click", selector)).matches(stored(click))
+                      for click in clicks)
+        for selector in ("#plan-card", "div.plan > p.blurb", "#root > p", "p")
+    }  # fmt: skip
+    assert counted == {"#plan-card": 2, "div.plan > p.blurb": 1, "#root > p": 1, "p": 2}
+
+
+def stored(event: dict) -> MatchableEvent:
+    """What the dashboard reads of an exported event."""
+    target = event["target"]
+    return matchable_event(event["type"], event["page"]["url"], target["hierarchy"], target["text"])
 
 
 def test_change_carries_no_value_and_submit_is_captured(demo: Demo, analytics: Analytics) -> None:

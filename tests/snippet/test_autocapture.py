@@ -1,9 +1,19 @@
 """Which interactions become events, and their targets."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snippet.autocapture import describe_target, is_clickable, is_ignored, target_index
 from snippet.inbound import Element
+from tests.snippet.test_redact import marked_targets
+from tests.snippet.test_sensitive_numbers import (
+    PREFIXES,
+    SUFFIXES,
+    card_numbers,
+    digits_read_back,
+    written,
+)
 
 DIV, SPAN = Element("div"), Element("span")
 
@@ -59,7 +69,8 @@ def test_clickable_elements(element: Element, clickable: bool) -> None:
     [
         ("click", [SPAN, Element("a"), DIV], 1),  # a span inside a link: the link
         ("click", [Element("button"), Element("a")], 0),  # the nearest wins
-        ("click", [SPAN, DIV], None),  # nothing clickable: no event
+        ("click", [SPAN, DIV], 0),  # nothing clickable: the element clicked, as Heap does
+        ("click", [Element("p"), DIV], 0),
         ("click", [SPAN, Element("div", cursor="pointer")], 1),
         ("change", [Element("input")], 0),
         ("change", [Element("select"), Element("form")], 0),
@@ -133,7 +144,6 @@ def test_redacted_attributes_leave_target_fields_and_hierarchy() -> None:
     [
         ("click", [Element("a", {"heap-ignore": "true"})]),
         ("click", [Element("a"), Element("section", {"heap-ignore": ""})]),
-        ("click", [SPAN, DIV]),
         ("change", [DIV]),
         ("submit", [Element("button")]),
     ],
@@ -145,3 +155,37 @@ def test_interactions_that_are_no_event(kind: str, chain: list[Element]) -> None
 def test_unknown_kind_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="not an autocaptured kind"):
         target_index("hover", [DIV])
+
+
+# -- every click is an event: the privacy rules hold on any element -------------------------
+
+PLAIN_TAGS = st.sampled_from(["p", "div", "span", "li", "section", "h2", "td", "img", "article"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), tag=PLAIN_TAGS, disable=st.booleans())
+def test_a_click_on_any_element_keeps_the_text_redaction_rules(
+    data: st.DataObject, tag: str, disable: bool
+) -> None:
+    chain, kept = data.draw(marked_targets(tag))
+    target = describe_target("click", chain, disable_text_capture=disable)
+    assert target is not None and target["tag"] == tag
+    assert target["text"] == ("" if disable else kept)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), tag=PLAIN_TAGS, prefix=PREFIXES, suffix=SUFFIXES)
+def test_a_click_on_any_element_sends_no_card_number(
+    data: st.DataObject, tag: str, prefix: str, suffix: str
+) -> None:
+    digits = data.draw(card_numbers())
+    text = prefix + data.draw(written(digits, min_split=1)) + suffix
+    # Its groups spread over the element's text nodes, as child elements would hold them.
+    cut = data.draw(st.integers(0, len(text)))
+    segments = [(part, None) for part in (text[:cut], text[cut:]) if part]
+    attrs = {"title": text, "data-note": text, "class": "card"}
+    chain = [Element(tag, attrs, segments), Element("div", {"id": "wrap", "title": text})]
+    target = describe_target("click", chain, disable_text_capture=False)
+    assert target is not None and target["tag"] == tag
+    for field in ("text", "hierarchy", "id", "class"):
+        assert digits not in digits_read_back(target[field]), field

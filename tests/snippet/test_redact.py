@@ -128,10 +128,10 @@ markers = st.none() | st.sampled_from(MARKERS)
 
 
 @st.composite
-def marked_targets(draw: st.DrawFn) -> tuple[list[Element], str]:
-    """A button whose text nodes sit under 0-3 wrappers, each element maybe marked, under 0-2
-    maybe marked ancestors; the chain as the loader describes it (each text node with its
-    nearest marker's value up to the button), and the text Heap's rule keeps."""
+def marked_targets(draw: st.DrawFn, tag: str = "button") -> tuple[list[Element], str]:
+    """A `tag` element whose text nodes sit under 0-3 wrappers, each element maybe marked, under
+    0-2 maybe marked ancestors; the chain as the loader describes it (each text node with its
+    nearest marker's value up to the target), and the text Heap's rule keeps."""
 
     def attrs(marker: tuple[str, bool] | None) -> dict[str, str]:
         return {} if marker is None else {"data-heap-redact-text": marker[0]}
@@ -147,10 +147,10 @@ def marked_targets(draw: st.DrawFn) -> tuple[list[Element], str]:
         if nearest is None or not nearest[1]:
             kept.append(word)
     ancestors = draw(st.lists(markers, max_size=2))
-    chain = [Element("button", attrs(target_marker), segments)]
+    chain = [Element(tag, attrs(target_marker), segments)]
     chain += [Element("div", attrs(marker)) for marker in ancestors]
     if any(m is not None and m[1] for m in [target_marker, *ancestors]):
-        return chain, ""  # a redacting marker on the button or above it hides all its text
+        return chain, ""  # a redacting marker on the target or above it hides all its text
     return chain, " ".join("".join(kept).split())
 
 
