@@ -2,10 +2,9 @@
 or Heap's classic snippet added to a page that has none.
 
 A routed snippet's script is answered with a few lines that load the loader from the collector
-(the loader finds its server from its own script's address, so it must be loaded from there).
-Heap's current snippet (`heap_config.js`, `heap.envId`) is Heap parity work (issue 12) that the
-collector does not serve yet: until it does, its page gets the classic loader, with `envId` taken
-as the app id and the snippet's queued calls (`heapReadyCb`) replayed once the loader is in.
+(the loader finds its server from its own script's address, so it must be loaded from there), at
+the path the snippet asked for: the classic one's `/js/heap-<appId>.js` or the current one's
+`/config/<envId>/heap_config.js`.
 """
 
 import json
@@ -24,22 +23,12 @@ _LOAD_FROM_COLLECTOR = """// Footfall pytest plugin: the tracker from the collec
 (function () {
   var heap = window.heap;
   if (!heap) return;
-  var replayQueued = null;
-  if (%(bridge)s && !heap.appid && heap.envId) {
-    // Heap's current snippet: its calls wait in heapReadyCb as {name, fn} until the SDK is in.
-    heap.appid = heap.envId;
-    heap.config = heap.clientConfig || {};
-    replayQueued = function () {
-      var queued = window.heapReadyCb || [];
-      window.heapReadyCb = { push: function (call) { if (call && call.fn) call.fn(); } };
-      for (var i = 0; i < queued.length; i++) window.heapReadyCb.push(queued[i]);
-    };
-  }
-  if (heap.config && heap.config.trackingServer) heap.config.trackingServer = %(collector)s;
+  var config = heap.config || heap.clientConfig;
+  if (config && config.trackingServer) config.trackingServer = %(collector)s;
+  if (config && config.ingestServer) config.ingestServer = %(collector)s;
   var script = document.createElement("script");
   script.async = true;
   script.src = %(src)s;
-  if (replayQueued) script.onload = replayQueued;
   (document.head || document.documentElement).appendChild(script);
 })();
 """
@@ -54,13 +43,11 @@ _INIT_INSERTION = (
 )
 
 
-def load_from_collector(asked_url: str, script_url: str, collector_url: str, bridge: bool) -> str:
-    """The script that answers a routed Heap script request: it loads `script_url` (the loader,
-    or the collector's heap_config.js) and points a `trackingServer` at the collector;
-    `bridge` takes a current snippet's `envId` as the app id and replays its queued calls."""
+def load_from_collector(asked_url: str, script_url: str, collector_url: str) -> str:
+    """The script that answers a routed Heap script request: it loads `script_url` (the
+    collector's loader) and points a `trackingServer` or `ingestServer` at the collector."""
     return _LOAD_FROM_COLLECTOR % {
         "asked": asked_url.replace("\n", " "),
-        "bridge": "true" if bridge else "false",
         "collector": json.dumps(collector_url),
         "src": json.dumps(script_url),
     }
