@@ -110,6 +110,7 @@ function request()
     ',"page":{"url":"', url, '","domain":"shop.example.com","path":"', path,
     '","query":"?color=red","hash":"","title":"Red runner - Footfall Shop","referrer":"https://www.example.org/search?q=runners"}',
     ',"session":{"landing_page":"https://shop.example.com/?utm_source=news","initial_referrer":"https://www.example.org/","utm_source":"news"}',
+    ',"context":{"screen":{"width":1920,"height":1080},"viewport":{"width":1280,"height":720},"language":"en-GB","time_zone":"Europe/London"}',
   })
   local records = {}
   for index = 1, batch_size do

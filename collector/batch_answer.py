@@ -120,14 +120,15 @@ async def require_known_app(storage: Storage, app_id: str) -> None:
 
 
 def check_each(
-    records: Sequence[Any], check: Callable[[Any], T], answer: BatchAnswer
+    records: Sequence[Any], check: Callable[[Any], T], answer: BatchAnswer, *, flat: bool = False
 ) -> list[tuple[int, T]]:
     """What `check` makes of each record, with the record's index; a record nested too deeply
-    to check, or one `check` raises RecordProblem for, is rejected as invalid."""
+    to check, or one `check` raises RecordProblem for, is rejected as invalid. `flat`: the
+    records are known to nest a few levels at most, so nesting is not looked at."""
     checked: list[tuple[int, T]] = []
     for index, record in enumerate(records):
         try:
-            too_deep = nesting_problem(record)
+            too_deep = None if flat else nesting_problem(record)
             if too_deep is not None:
                 raise RecordProblem(too_deep)
             checked.append((index, check(record)))

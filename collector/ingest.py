@@ -1,7 +1,8 @@
 """`POST /api/ingest`: the tracker's batches (docs/protocol.md, section 4) as a pipeline of steps.
 
-read and gunzip (capped) → parse the batch → find the app → drop bots → validate each record →
-store (identity resolution and one commit) → answer. Each step is one function below;
+read and gunzip (capped) → parse the batch (the tracker's straight from bytes with msgspec, any
+other as `parse_json` reads it) → find the app → drop bots → validate each record → store
+(identity resolution and one commit) → answer. Each step is one function below;
 `ingest_batch` runs drop bots, validate and store in order. A record repeated within a batch or
 across batches is stored once: storage keeps each record id once per app.
 
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -34,7 +36,9 @@ from collector.request_body import (
     app_id_of,
     check_record_count,
     error_response,
-    read_json,
+    has_long_number,
+    parse_json,
+    read_body,
     storage_unavailable,
 )
 from collector.settings import Settings
@@ -86,13 +90,31 @@ class Batch:
 
     app_id: str
     records: list[Any]
+    flat: bool = False  # the records nest no deeper than _FlatBody's
+
+
+_Scalar = str | int | float | bool | None  # a JSON scalar
+_Object = dict[str, _Scalar]
+
+
+class _FlatBody(msgspec.Struct):
+    """A body whose records hold scalars, objects of scalars and objects of those (an event's
+    context.screen): the shape of every record the tracker sends. msgspec reads it straight from
+    the bytes and checks that shape in one pass, so its records need no nesting check; every
+    rule is then checked as for any body."""
+
+    app_id: _Scalar = None
+    records: list[dict[str, _Scalar | dict[str, _Scalar | _Object]]] | _Scalar = None
+
+
+_decode_flat_body = msgspec.json.Decoder(_FlatBody).decode
 
 
 def ingest_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
     """The ingest endpoint, with CORS for any origin."""
 
     async def ingest(request: Request, cors: dict[str, str]) -> Response:
-        batch = parse_batch(await read_json(request, settings.max_ingest_bytes))
+        batch = parse_body(await read_body(request, settings.max_ingest_bytes))
         await require_known_app(storage, batch.app_id)
         user_agent = request.headers.get("user-agent", "")
         answer = await ingest_batch(storage, settings, batch, user_agent)
@@ -137,7 +159,26 @@ def cors_headers(request: Request) -> dict[str, str]:
     }
 
 
-def parse_batch(body: Any) -> Batch:
+def parse_body(body: bytes) -> Batch:
+    """Step: the batch in a (decompressed) body; RequestProblem when it is unusable as a whole."""
+    flat = _flat_body(body)
+    if flat is None:
+        return parse_batch(parse_json(body))
+    return parse_batch({"app_id": flat.app_id, "records": flat.records}, flat=True)
+
+
+def _flat_body(body: bytes) -> _FlatBody | None:
+    """The body read as a _FlatBody, or None when it is not one or msgspec might read it
+    otherwise than parse_json does (numbers past 64 bits; lone surrogates and a BOM it refuses)."""
+    if has_long_number(body):
+        return None
+    try:
+        return _decode_flat_body(body)
+    except (msgspec.DecodeError, ValueError):  # ValueError: not UTF-8
+        return None
+
+
+def parse_batch(body: Any, *, flat: bool = False) -> Batch:
     """Step: the batch's app and records; RequestProblem when the body as a whole is unusable."""
     if not isinstance(body, dict):
         raise RequestProblem(400, "body must be a JSON object with app_id and records")
@@ -148,7 +189,7 @@ def parse_batch(body: Any) -> Batch:
     if not records:
         raise RequestProblem(400, "records is empty")
     check_record_count(records)
-    return Batch(app_id=app_id, records=records)
+    return Batch(app_id=app_id, records=records, flat=flat)
 
 
 async def ingest_batch(
@@ -157,7 +198,7 @@ async def ingest_batch(
     """The pipeline from a parsed batch of a known app on: drop bots, validate, store."""
     answer = BatchAnswer()
     records = drop_bots(batch.records, user_agent, answer) if settings.drop_bots else batch.records
-    await store(storage, batch.app_id, validate(records, answer), answer)
+    await store(storage, batch.app_id, validate(records, answer, flat=batch.flat), answer)
     return answer
 
 
@@ -169,9 +210,11 @@ def drop_bots(records: list[Any], user_agent: str, answer: BatchAnswer) -> list[
     return []
 
 
-def validate(records: list[Any], answer: BatchAnswer) -> list[tuple[int, Operation]]:
+def validate(
+    records: list[Any], answer: BatchAnswer, *, flat: bool = False
+) -> list[tuple[int, Operation]]:
     """Step: each wire record as a storage operation, with its index; the others rejected."""
-    return check_each(records, record_operation, answer)
+    return check_each(records, record_operation, answer, flat=flat)
 
 
 def record_operation(record: Any) -> Operation:

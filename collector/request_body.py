@@ -120,8 +120,13 @@ def _answer_bad_input(scope: Scope, bad: RequestProblem) -> Response:
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The request's JSON body, gunzipped when needed; RequestProblem saying why it is unusable."""
+    return parse_json(await read_body(request, max_bytes))
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request's body, gunzipped when needed, at most `max_bytes` either way."""
     raw = await read_capped(request, max_bytes)
-    return parse_json(decompress(raw, request.headers.get("content-encoding", ""), max_bytes))
+    return decompress(raw, request.headers.get("content-encoding", ""), max_bytes)
 
 
 async def read_capped(request: Request, max_bytes: int) -> bytes:
@@ -166,7 +171,7 @@ def parse_json(body: bytes) -> Any:
     """Strict JSON from UTF-8 bytes (no NaN or Infinity)."""
     if not body.strip():
         raise RequestProblem(400, "body is empty; expected JSON")
-    if _LONG_DIGIT_RUN not in body.translate(_DIGITS):
+    if not has_long_number(body):
         try:
             return orjson.loads(body)  # twice as fast as json.loads
         except orjson.JSONDecodeError:
@@ -187,6 +192,12 @@ def parse_json(body: bytes) -> Any:
     if not _SURROGATE_ESCAPE.search(text):
         return value
     return _replace_lone_surrogates(value, 0)
+
+
+def has_long_number(body: bytes) -> bool:
+    """Whether the JSON text may hold a whole number past 64 bits, which the fast parsers read
+    otherwise than json does (orjson as a float)."""
+    return _LONG_DIGIT_RUN in body.translate(_DIGITS)
 
 
 def nesting_problem(value: Any) -> str | None:
