@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collector.storage.sqlite import SCHEMA, connect  # noqa: E402
+from collector.storage.sqlite import connect  # noqa: E402
+from collector.storage.sqlite_schema import migrate  # noqa: E402
 from tests.live_server import run_cli, start_server  # noqa: E402
 
 LOAD_SCRIPT = ROOT / "bench" / "ingest_load.lua"
@@ -83,7 +84,7 @@ def raw_insert_rate(rows: list[tuple[object, ...]], directory: Path) -> tuple[fl
     for chunk in RAW_CHUNKS:
         path = directory / f"raw-{chunk}.sqlite3"
         with closing(connect(path)) as conn:
-            conn.executescript(SCHEMA)
+            migrate(conn)
             size = chunk or len(rows)
             started = time.perf_counter()
             for start in range(0, len(rows), size):

@@ -133,9 +133,9 @@ async def one_round(
     """Replay every body into a fresh database: (events stored, CPU seconds, the writer
     thread's share of them, wall seconds)."""
     db_path = directory / f"replay-{time.monotonic_ns()}.sqlite3"
-    app = create_app(Settings(db_path=db_path))
-    app.state.storage.create_app("bench", APP_ID)
+    app = create_app(Settings(db=str(db_path)))
     async with app.router.lifespan_context(app):
+        await app.state.storage.create_app("bench", APP_ID)
         cpu, writer, wall = time.process_time(), writer_cpu_seconds(), time.perf_counter()
         if profile is not None:
             profile.enable()
