@@ -146,6 +146,16 @@ class StoredUser:
 
 
 @dataclass(frozen=True)
+class StoredWarning:
+    """Something the operator should know (a refused identify), about the user in `detail`."""
+
+    time: int
+    kind: str
+    message: str
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True)
 class KnownUser:
     """A canonical user as the identity rules need to see it."""
 
@@ -431,6 +441,9 @@ class EventReader(Protocol):
 
     def users(self, app_id: str | None = None) -> AsyncIterator[StoredUser]:
         """Canonical users, ordered by first seen (never seen last)."""
+
+    async def warnings(self, app_id: str) -> list[StoredWarning]:
+        """The app's warnings for the operator, oldest first."""
 
     async def app_totals(self) -> dict[str, AppTotals]:
         """Events and canonical users per app, for apps that have any."""

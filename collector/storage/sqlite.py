@@ -47,6 +47,7 @@ from collector.storage.base import (
     StorageUnavailable,
     StoredEvent,
     StoredUser,
+    StoredWarning,
     TimeBuckets,
     UserRow,
     UserState,
@@ -353,6 +354,13 @@ class SQLiteStorage:
         query, params = sqlite_reads.export_users_query(app_id)
         return self._readers.stream(query, params, sqlite_reads.stored_user)
 
+    async def warnings(self, app_id: str) -> list[StoredWarning]:
+        rows = await self._read_all(
+            "SELECT time, kind, message, detail FROM warnings WHERE app_id = ? ORDER BY rowid",
+            (app_id,),
+        )
+        return [StoredWarning(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+
     async def app_totals(self) -> dict[str, AppTotals]:
         return await self._readers.run(sqlite_reads.app_totals)
 
@@ -547,7 +555,6 @@ class SQLiteStorage:
                 (now_ms(), deletion_request_id),
             )
         )
-        await self._truncate_wal()
 
     async def pending_deletions(self) -> list[str]:
         rows = await self._read_all(
@@ -601,10 +608,8 @@ class SQLiteStorage:
         return await asyncio.wrap_future(self._writer.submit(job, alone=alone))
 
     async def _read_one(self, query: str, params: Sequence[object]) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = await self._readers.run(
-            lambda conn: conn.execute(query, params).fetchone()
-        )
-        return row
+        rows = await self._read_all(query, params)  # read to the end: no statement left open
+        return rows[0] if rows else None
 
     async def _read_all(self, query: str, params: Sequence[object]) -> list[sqlite3.Row]:
         rows: list[sqlite3.Row] = await self._readers.run(

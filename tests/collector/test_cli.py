@@ -1,5 +1,6 @@
 """The `footfall` command line as a shell uses it: its output piped into another program."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,10 @@ import pytest
 from collector.cli import EXIT_READER_GONE
 from collector.storage.base import Operation
 from collector.storage.sqlite import SQLiteStorage
-from tests.collector.test_identity import pageview, run, set_props
-from tests.live_server import REPO_ROOT
+from tests.live_server import REPO_ROOT, run_cli
 from tests.run_async import run_async
+from tests.storage.conftest import write
+from tests.storage.operations import APP, identify, pageview, set_props
 
 ROWS = 2000  # far more output than a pipe holds, so the CLI is still writing when `head` leaves
 
@@ -27,7 +29,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         operations.append(pageview(user_id, n, properties={"note": padding}))
         operations.append(set_props(user_id, n, note=padding))
     try:
-        run(storage, *operations)
+        write(storage, APP, *operations)
     finally:
         run_async(storage.close())
     return path
@@ -61,3 +63,26 @@ def test_a_reader_that_reads_everything_gets_every_line(db: Path, command: str) 
     )
     assert (done.returncode, done.stderr) == (0, b"")
     assert len(done.stdout.splitlines()) == ROWS
+
+
+def test_users_export_lists_canonical_users_with_merged_ids(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "export.sqlite3")
+    try:
+        write(store, APP, pageview("11", 1), identify("11", "kate", 2), pageview("22", 3))
+        write(store, APP, identify("22", "kate", 4), set_props("11", 5, plan="Pro"))
+    finally:
+        run_async(store.close())
+    rows = run_cli("users", "--db", str(tmp_path / "export.sqlite3"))
+    assert rows == [
+        {
+            "user_id": "11",
+            "identity": "kate",
+            "properties": {"plan": "Pro"},
+            "merged_user_ids": ["22"],
+            "first_seen": "2023-11-14T22:13:20.001Z",
+            "last_seen": "2023-11-14T22:13:20.005Z",
+        }
+    ]
+    events = run_cli("events", "--db", str(tmp_path / "export.sqlite3"), "--app", APP)
+    assert [(e["user_id"], e["identity"]) for e in events] == [("11", "kate"), ("11", "kate")]
+    assert json.loads(json.dumps(events))[0]["time"] == "2023-11-14T22:13:20.001Z"
