@@ -14,18 +14,32 @@ from collector.storage import open_storage
 from collector.storage.base import Operation, Storage, StoredEvent, StoredUser
 from tests.run_async import run_async
 
-# How each backend opens an empty storage for one test (pytest's request, a temporary folder).
-BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Storage]] = {
-    "sqlite": lambda request, tmp_path: open_storage(tmp_path / "footfall.sqlite3"),
+# For each backend, an opener of one empty data set (pytest's request, a temporary folder): each
+# call opens another storage on that same data, as another collector would.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Callable[[], Storage]]] = {
+    "sqlite": lambda request, tmp_path: lambda: open_storage(tmp_path / "footfall.sqlite3"),
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    """An empty storage of each backend, closed after the test."""
-    store = BACKENDS[request.param](request, tmp_path)
-    yield store
-    run_async(store.close())
+def open_shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Storage]]:
+    """Opens storages of one backend on one empty data set; all closed after the test."""
+    opener = BACKENDS[request.param](request, tmp_path)
+    opened: list[Storage] = []
+
+    def open_one() -> Storage:
+        opened.append(opener())
+        return opened[-1]
+
+    yield open_one
+    for store in opened:
+        run_async(store.close())
+
+
+@pytest.fixture
+def storage(open_shared: Callable[[], Storage]) -> Storage:
+    """An empty storage of each backend."""
+    return open_shared()
 
 
 def write(storage: Storage, app_id: str, *operations: Operation) -> list[str]:
