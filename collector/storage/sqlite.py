@@ -778,6 +778,7 @@ def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> li
     rows: list[tuple[object, ...]] = []
     outcomes: list[Outcome] = []
     page_json, target_json, session_json = _RepeatedJSON(), _RepeatedJSON(), _RepeatedJSON()
+    properties_json = _RepeatedJSON(compare=False)
     for event in events:
         if event.event_id in known_ids:
             outcomes.append(DUPLICATE)
@@ -801,7 +802,7 @@ def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> li
                 event.name,
                 event.time,
                 received_at,
-                _dumps(event.properties),
+                properties_json(event.properties),
                 page_json(event.page),
                 target_json(event.target),
                 event.source,
@@ -821,17 +822,23 @@ def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> li
 
 
 class _RepeatedJSON:
-    """JSON text of string-valued objects (an event's page, target or session), made once for a
-    run of equal ones: the events of one page share their page and session."""
+    """JSON text of an event's page, target, session or properties, made once for a run of the
+    same one: the events of one page share them, and ingest hands the very same object to each
+    (collector/ingest.py's _SameAsLast), so `is` mostly answers before a comparison does."""
 
-    def __init__(self) -> None:
-        self._last: dict[str, str] | None = None
+    def __init__(self, *, compare: bool = True) -> None:
+        # compare=False: only the same object reuses the text; needed for properties, where
+        # equal values may differ in JSON ({"n": 1} == {"n": True}). String-valued objects
+        # (page, target, session) that are equal have equal text.
+        self._compare = compare
+        self._last: object = None
         self._text: str | None = None
 
-    def __call__(self, value: dict[str, str] | None) -> str | None:
+    def __call__(self, value: object) -> str | None:
         if value is None:
             return None
-        if value != self._last:  # equal strings: equal text (no 1 == True here, unlike properties)
+        last = self._last
+        if value is not last and (not self._compare or value != last):
             self._last, self._text = value, _dumps(value)
         return self._text
 

@@ -147,21 +147,29 @@ def test_a_failing_request_does_not_sink_the_others_in_its_commit(tmp_path: Path
     assert committed_ids(tmp_path / "writer.sqlite3") == {1, 2, 3}
 
 
-def test_each_event_keeps_its_own_page_target_and_session(storage: SQLiteStorage) -> None:
-    # The JSON text of equal neighbours is made once: unequal ones must still get their own.
+def test_each_event_keeps_its_own_page_target_session_and_properties(
+    storage: SQLiteStorage,
+) -> None:
+    # The JSON text of equal neighbours is made once: unequal ones must still get their own,
+    # and so must properties that are equal in Python but not in JSON (1 == True == 1.0).
+    shared = {"plan": "Pro", "n": 1}
+    properties = [shared, shared, {"plan": "Pro", "n": True}, {"plan": "Pro", "n": 1.0}]
     pages = [
         {"url": u, "path": "/"} for u in ("https://a/", "https://a/", "https://b/", "https://a/")
     ]
     targets = [TARGET, {**TARGET, "text": "Pay"}, {**TARGET, "text": "Pay"}, TARGET]
     sessions = [{"landing_page": "https://a/"}, None, None, {"landing_page": "https://b/"}]
     events = [
-        dataclasses.replace(click(n), page=page, target=target, session=session)
-        for n, (page, target, session) in enumerate(zip(pages, targets, sessions, strict=True))
+        dataclasses.replace(click(n), page=page, target=target, session=session, properties=props)
+        for n, (page, target, session, props) in enumerate(
+            zip(pages, targets, sessions, properties, strict=True)
+        )
     ]
     with ThreadPoolExecutor(max_workers=1) as thread:
         thread.submit(asyncio.run, storage.write(APP, events)).result()
     stored = {int(e.event_id, 16): (e.page, e.target) for e in collected(storage.events(APP))}
     assert stored == {n: (pages[n], targets[n]) for n in range(4)}
     with closing(sqlite3.connect(storage.path)) as conn:
-        rows = conn.execute("SELECT session FROM events ORDER BY event_id").fetchall()
-    assert [None if text is None else json.loads(text) for (text,) in rows] == sessions
+        rows = conn.execute("SELECT session, properties FROM events ORDER BY event_id").fetchall()
+    assert [None if text is None else json.loads(text) for text, _ in rows] == sessions
+    assert [text for _, text in rows] == [json.dumps(p, separators=(",", ":")) for p in properties]
