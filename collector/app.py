@@ -24,6 +24,7 @@ from collector.request_log import RequestLog
 from collector.server_api import server_api_routes
 from collector.settings import DEMO_APP_ID, DEMO_APP_NAME, Settings
 from collector.storage import open_storage
+from collector.storage.base import StorageError
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -69,7 +70,10 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error},  # type: ignore[dict-item]
+        exception_handlers={
+            HTTPException: http_error,  # type: ignore[dict-item]
+            StorageError: storage_error,  # type: ignore[dict-item]
+        },
     )
     app.state.storage = storage
     app.state.settings = settings
@@ -86,6 +90,15 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
     if request.url.path.startswith("/api/"):
         return error_response(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+
+
+async def storage_error(request: Request, exc: StorageError) -> Response:
+    """A storage failure no endpoint answered itself: 503, so clients retry (the dashboard
+    shows the reason)."""
+    message = f"{exc}; retry later"
+    if request.url.path.startswith("/api/"):
+        return error_response(503, message)
+    return PlainTextResponse(message, status_code=503)
 
 
 def _optional_routes(module_name: str, factory: str, directory: object) -> list[BaseRoute]:

@@ -7,6 +7,7 @@ their events.
 
 import base64
 import hmac
+import sys
 from typing import Any
 
 from starlette.background import BackgroundTask
@@ -95,9 +96,13 @@ def deletion_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
 
 
 async def resume_pending_deletions(storage: Storage) -> None:
-    """Finish deletions that were accepted but not done when the server last stopped."""
+    """Finish deletions that were accepted but not done when the server last stopped; one
+    that cannot finish now (storage busy) stays pending for the next start, and says so."""
     for request_id in await storage.pending_deletions():
-        await storage.run_deletion(request_id)
+        try:
+            await storage.run_deletion(request_id)
+        except StorageError as error:
+            print(f"footfall: deletion {request_id} stays pending: {error}", file=sys.stderr)
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:

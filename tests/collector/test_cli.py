@@ -1,6 +1,7 @@
 """The `footfall` command line as a shell uses it: its output piped into another program."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,48 @@ def test_users_export_lists_canonical_users_with_merged_ids(tmp_path: Path) -> N
     events = run_cli("events", "--db", str(tmp_path / "export.sqlite3"), "--app", APP)
     assert [(e["user_id"], e["identity"]) for e in events] == [("11", "kate"), ("11", "kate")]
     assert json.loads(json.dumps(events))[0]["time"] == "2023-11-14T22:13:20.001Z"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "collector.cli", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("command", [["apps", "create", "--name", "Shop"], ["events"], ["users"]])
+def test_footfall_db_names_the_storage_when_no_db_is_given(
+    tmp_path: Path, command: list[str]
+) -> None:
+    db = tmp_path / "from-env.sqlite3"
+    run_cli("apps", "create", "--name", "Shop", "--app-id", "shop", "--db", str(db))
+    done = cli(*command, env={"FOOTFALL_DB": str(db)})
+    assert done.returncode == 0, done.stderr
+    if command[0] == "apps":
+        assert len(run_cli("events", "--db", str(db))) == 0  # the same file, now two apps
+    done = cli(*command, "--db", str(tmp_path / "missing.sqlite3"), env={"FOOTFALL_DB": str(db)})
+    assert (done.returncode == 0) is (command[0] == "apps")  # --db wins; exports need a file
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["--db", "clickhouse://127.0.0.1:9/x"], {}, "give --state postgresql://"),
+        (["--db", "clickhouse://127.0.0.1:9/x", "--state", "x.sqlite3"], {}, "--state post"),
+        (["--db", "mysql://127.0.0.1/x"], {}, "give a SQLite file path"),
+        (["--state", "postgresql://u@127.0.0.1/x"], {}, "SQLite keeps everything in one file"),
+        ([], {"FOOTFALL_STATE": "postgresql://u@127.0.0.1/x"}, "only for --db clickhouse"),
+    ],
+)
+def test_storage_options_that_do_not_fit_are_a_clear_error(
+    tmp_path: Path, args: list[str], env: dict[str, str], says: str
+) -> None:
+    env = {"FOOTFALL_DB": str(tmp_path / "x.sqlite3"), **env}
+    done = cli("apps", "create", "--name", "Shop", *args, env=env)
+    assert done.returncode == 1
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "x.sqlite3").exists()
