@@ -28,7 +28,10 @@ How it fits together (for anyone writing a backend):
   ValueError carries a message for the operator (a taken app id, an unknown app).
 - After a deletion request reports `complete`, no value of the deleted users is left in the
   backend's files (`DeletionStore.remaining_bytes` lets the contract suite check that), and the
-  deletion log keeps only keyed hashes of the users it named.
+  deletion log keeps only keyed hashes of the users it named (`deletion_log_hash`).
+- To add something stored: a method on the protocol of its concern, the SQLite side (a schema
+  change is one more step appended to `sqlite_schema.MIGRATIONS`), the scale-out side, and a test
+  in tests/storage/, the contract suite every backend runs (`BACKENDS` in its conftest.py).
 """
 
 import hashlib
