@@ -226,7 +226,11 @@ class SQLiteStorage:
         self.path = path
         conn = connect(path)
         try:
-            migrate(conn)
+            if migrate(conn) == 0:
+                # A file from before secure_delete may keep old values in its free space: one
+                # rewrite leaves none (a new file is empty, so this costs it nothing).
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as error:
             raise StorageError(f"database {path}: {error}") from error
         finally:

@@ -165,16 +165,18 @@ def _aliases_and_dashboard_tables(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_aliases_and_dashboard_tables]
 
 
-def migrate(conn: sqlite3.Connection) -> None:
+def migrate(conn: sqlite3.Connection) -> int:
     """Bring the file (on an autocommit connection) to the newest version, one step per
-    transaction."""
+    transaction; the version it had."""
+    found: int | None = None
     while True:
         conn.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            found = version if found is None else found
             if version >= len(MIGRATIONS):
                 conn.execute("COMMIT")
-                return
+                return found
             if version == 0:  # a new file, or one from before versions
                 _execute_each(conn, BASE_SCHEMA)
             MIGRATIONS[version](conn)

@@ -131,3 +131,24 @@ def test_every_connection_overwrites_deleted_content(sqlite_storage: SQLiteStora
     for read_only in (False, True):
         with closing(connect(sqlite_storage.path, read_only=read_only)) as conn:
             assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+
+
+def test_a_file_from_before_keeps_no_old_value_in_its_free_space(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    marker = "old-plan-5d1e7c93b2"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA secure_delete=OFF")  # as a build whose default is off wrote it
+        conn.executescript(BASE_SCHEMA)
+        conn.executemany(
+            "INSERT INTO users (app_id, user_id, properties) VALUES (?, ?, ?)",
+            [(APP, "11", "{}"), (APP, "22", json.dumps({"plan": marker}))],
+        )
+        conn.execute("DELETE FROM users WHERE user_id = '22'")  # its text stays, unreferenced
+    assert marker.encode() in path.read_bytes()
+    store = SQLiteStorage(path)
+    try:
+        assert run_async(store.remaining_bytes([marker.encode()])) == set()
+        [user] = stored_users(store, APP)
+        assert (user.user_id, user.properties) == ("11", {})
+    finally:
+        run_async(store.close())
