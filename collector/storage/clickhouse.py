@@ -5,7 +5,8 @@ what a current one does better). Events live in a `ReplacingMergeTree` ordered b
 (app_id, event_id): a retried event that two collectors both stored collapses into one row when
 parts merge, and every read says `FINAL` so that it counts once before that. Each stored event
 keeps the user id it was sent with; merges are applied when reading, from PostgreSQL's aliases.
-Rows from concurrent requests are inserted together, thousands to an INSERT (`InsertBatcher`).
+Concurrent requests share their INSERTs (thousands of rows each) and their look-ups of stored
+event ids (`Coalescer`).
 A deletion is an `ALTER TABLE ... DELETE` mutation, waited for until it is done and the parts it
 replaced have left the disk.
 """
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import clickhouse_driver
@@ -27,21 +28,32 @@ import clickhouse_driver.errors
 from collector.storage.base import StorageError
 
 T = TypeVar("T")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 Row = tuple[Any, ...]
 
 SCHEME = "clickhouse"
 CONNECTIONS = 4  # native-protocol connections per collector; each query holds one
+# Each INSERT makes a part on disk that merges must fold in later: few large ones are cheap,
+# many small ones are not (bench/bench_scaleout.py).
 MAX_ROWS_PER_INSERT = 10_000
-BATCH_WAIT_S = 0.02  # how long a first row waits for others to share its INSERT
+INSERT_WAIT_S = 0.1  # how long a first row waits for others to share its INSERT
+MAX_LOOKUP_IDS = 5_000
+LOOKUP_WAIT_S = 0.005  # how long an event id waits for others to share the look-up of stored ids
 MUTATION_TIMEOUT_S = 3600.0  # a deletion that takes longer fails and is retried later
 POLL_S = 0.2
 
 EVENT_COLUMNS = (
     "app_id", "event_id", "user_id", "session_id", "pageview_id", "type", "name", "time",
-    "received_at", "properties", "page", "target", "source", "session",
+    "received_at", "seq", "properties", "page", "target", "source", "session",
 )  # fmt: skip
 
-# `received_at` is the version: of two copies of one event, the later-received one stays.
+# The row that wakes the background task (`_wake_cleanup`); always the same, so it stays one row.
+NO_APP = ""  # no app has it: app ids are never empty (APP_ID_PATTERN)
+WAKE_ROW: Row = (NO_APP, "wake", "", None, None, "", "", 0, 0, 0, "{}", None, None, "", None)
+
+# `received_at` is the version; `seq` orders the events of one write (the export's order is
+# time, then arrival).: of two copies of one event, the later-received one stays.
 EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS {database}.events (
     app_id String,
@@ -53,6 +65,7 @@ CREATE TABLE IF NOT EXISTS {database}.events (
     name String,
     time Int64,
     received_at Int64,
+    seq UInt32,
     properties String,
     page Nullable(String),
     target Nullable(String),
@@ -104,6 +117,14 @@ class ClickHouse:
         for _ in range(CONNECTIONS):
             self._idle.put(self._new_client())
         self._threads = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="footfall-clickhouse")
+        self._inserts: Coalescer[Row, None] = Coalescer(
+            lambda rows: self.run(lambda: self.insert_events(rows)),
+            MAX_ROWS_PER_INSERT,
+            INSERT_WAIT_S,
+        )
+        self._lookups: Coalescer[tuple[str, str], set[tuple[str, str]]] = Coalescer(
+            lambda keys: self.run(lambda: self._stored_keys(keys)), MAX_LOOKUP_IDS, LOOKUP_WAIT_S
+        )
 
     def _new_client(self) -> clickhouse_driver.Client:
         return clickhouse_driver.Client(
@@ -155,6 +176,26 @@ class ClickHouse:
         self.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         self.execute(EVENTS_TABLE.format(database=self.database))
 
+    async def store_events(self, rows: list[Row]) -> None:
+        """Insert event rows, sharing an INSERT with concurrent requests; return once stored."""
+        if rows:
+            await self._inserts.submit(rows)
+
+    async def stored_event_ids(self, app_id: str, event_ids: Sequence[str]) -> set[str]:
+        """Those of the app's `event_ids` that are stored (one look-up for concurrent requests)."""
+        if not event_ids:
+            return set()
+        found = await self._lookups.submit([(app_id, event_id) for event_id in event_ids])
+        return {event_id for event_id in event_ids if (app_id, event_id) in found}
+
+    def _stored_keys(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        rows = self.execute(
+            f"SELECT app_id, event_id FROM {self.database}.events"
+            " WHERE (app_id, event_id) IN %(keys)s",
+            {"keys": tuple(keys)},
+        )
+        return {(row[0], row[1]) for row in rows}
+
     def insert_events(self, rows: Sequence[Row]) -> None:
         """Insert event rows (`EVENT_COLUMNS` order) in one INSERT."""
         self.execute(
@@ -179,7 +220,31 @@ class ClickHouse:
             self._wait(self._mutations_done, "the deletion's mutation to finish")
         finally:
             self.execute(f"DROP TABLE IF EXISTS {self.database}.{ids}")
+        self._wake_cleanup()
         self._wait(lambda: not before & self._all_parts(), "the rewritten parts to be removed")
+
+    def _wake_cleanup(self) -> None:
+        """Have the table's background task run now, not after its idle sleep (about 10 s on
+        18.16): an INSERT wakes it, and it removes the parts whose `old_parts_lifetime` is over
+        if a second has passed since it last did. The row is under the empty app id, which no
+        app can have, and every read leaves it out."""
+        time.sleep(1.1)
+        self.insert_events([WAKE_ROW])
+
+    def holds(self, text: str) -> bool:
+        """Whether any stored value, or a mutation's text, contains `text`."""
+        columns = ", ".join(f"ifNull(toString({column}), '')" for column in EVENT_COLUMNS)
+        [[rows]] = self.execute(
+            f"SELECT count() FROM {self.database}.events"
+            f" WHERE position(concat({columns}), %(text)s) > 0",
+            {"text": text},
+        )
+        [[mutations]] = self.execute(
+            "SELECT count() FROM system.mutations"
+            " WHERE database = %(database)s AND position(command, %(text)s) > 0",
+            {"database": self.database, "text": text},
+        )
+        return rows + mutations > 0
 
     def _with_id_table(self, user_ids: Sequence[str]) -> str:
         name = "deleting_" + secrets.token_hex(6)
@@ -225,50 +290,48 @@ class ClickHouse:
             self._idle.get().disconnect()
 
 
-class InsertBatcher:
-    """Rows from concurrent requests written together: a flusher task waits a moment for
-    more, then writes everyone's rows (up to `max_rows` an INSERT) and answers them all.
-    Each caller returns only once its rows are stored (or raises what the write raised); a
-    caller that goes away does not take the others' rows with it."""
+class Coalescer(Generic[Item, Result]):
+    """Work of concurrent requests done together: a flusher task waits a moment for more, then
+    runs `work` once on everyone's items (up to `max_items`) and gives each caller its result.
+    A caller returns only once its items are done (or raises what `work` raised); a caller that
+    goes away does not take the others' items with it."""
 
     def __init__(
         self,
-        write: Callable[[list[Row]], Awaitable[None]],
-        max_rows: int = MAX_ROWS_PER_INSERT,
-        wait_s: float = BATCH_WAIT_S,
+        work: Callable[[list[Item]], Awaitable[Result]],
+        max_items: int,
+        wait_s: float,
     ) -> None:
-        self._write = write
-        self._max_rows = max_rows
+        self._work = work
+        self._max_items = max_items
         self._wait_s = wait_s
-        self._pending: list[tuple[list[Row], asyncio.Future[None]]] = []
-        self._pending_rows = 0
+        self._pending: list[tuple[list[Item], asyncio.Future[Result]]] = []
+        self._pending_items = 0
         self._flusher: asyncio.Task[None] | None = None
 
-    async def insert(self, rows: list[Row]) -> None:
-        """Store `rows`, sharing an INSERT with whatever else is waiting."""
-        if not rows:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, future))
-        self._pending_rows += len(rows)
+    async def submit(self, items: list[Item]) -> Result:
+        """`work`'s result for a batch that includes `items`."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
+        self._pending_items += len(items)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
-        await future
+        return await future
 
     async def _flush_all(self) -> None:
         while self._pending:
-            if self._pending_rows < self._max_rows:
+            if self._pending_items < self._max_items:
                 await asyncio.sleep(self._wait_s)
-            batch: list[tuple[list[Row], asyncio.Future[None]]] = []
+            batch: list[tuple[list[Item], asyncio.Future[Result]]] = []
             count = 0
             while self._pending and (
-                not batch or count + len(self._pending[0][0]) <= self._max_rows
+                not batch or count + len(self._pending[0][0]) <= self._max_items
             ):
                 batch.append(self._pending.pop(0))
                 count += len(batch[-1][0])
-            self._pending_rows -= count
+            self._pending_items -= count
             try:
-                await self._write([row for rows, _ in batch for row in rows])
+                result = await self._work([item for items, _ in batch for item in items])
             except Exception as error:
                 for _, future in batch:
                     if not future.done():
@@ -276,7 +339,7 @@ class InsertBatcher:
             else:
                 for _, future in batch:
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(result)
 
 
 def _first_line(error: BaseException) -> str:

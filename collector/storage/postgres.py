@@ -4,25 +4,30 @@ events, deletion requests and the dashboard's own rows (events are in ClickHouse
 Any number of collectors share one database. Every write runs in a SERIALIZABLE transaction,
 retried when PostgreSQL reports a conflict with a concurrent one, so two collectors that see the
 same user at once end as if one had gone first: exactly the merges seed 002 describes.
+`PostgresIdentity` is the `IdentityTransaction` that `collector.identity` applies them through.
 psycopg is used synchronously from worker threads, so one pool serves every event loop.
 """
 
 import asyncio
+import json
 import random
+import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import orjson
 import psycopg
 import psycopg.errors
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from collector.storage.base import StorageError
+from collector.clock import now_ms
+from collector.storage.base import KnownUser, StorageUnavailable, UserState
 
 T = TypeVar("T")
 
@@ -50,6 +55,8 @@ CREATE TABLE IF NOT EXISTS app_bridge_origins (
     origin TEXT NOT NULL,
     PRIMARY KEY (app_id, origin)
 );
+-- A merged user keeps its row, with `merged_into` naming its canonical user (the alias: chains
+-- are flattened when written); `seq` is the order users were made in.
 CREATE TABLE IF NOT EXISTS users (
     app_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -58,6 +65,7 @@ CREATE TABLE IF NOT EXISTS users (
     first_seen BIGINT NULL,
     last_seen BIGINT NULL,
     merged_into TEXT NULL,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (app_id, user_id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_by_identity ON users (app_id, identity)
@@ -77,12 +85,14 @@ CREATE TABLE IF NOT EXISTS warnings (
     time BIGINT NOT NULL,
     kind TEXT NOT NULL,
     message TEXT NOT NULL,
-    user_id TEXT NULL,
+    user_id TEXT NULL,  -- of `detail`, so that a deletion finds them
+    identity TEXT NULL,
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
 ALTER TABLE warnings ALTER COLUMN message SET STATISTICS 0,
-    ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN detail SET STATISTICS 0;
+    ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN identity SET STATISTICS 0,
+    ALTER COLUMN detail SET STATISTICS 0;
 CREATE TABLE IF NOT EXISTS server_identifies (
     app_id TEXT NOT NULL,
     identity TEXT NOT NULL,
@@ -100,8 +110,9 @@ CREATE TABLE IF NOT EXISTS auth_tokens (
 CREATE TABLE IF NOT EXISTS deletion_requests (
     deletion_request_id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
-    users TEXT NOT NULL,
-    status TEXT NOT NULL,
+    users TEXT NOT NULL,  -- '[]' once erased: only `user_hashes` are kept
+    user_hashes TEXT NULL,
+    status TEXT NOT NULL,  -- pending, erased (rows gone, files not yet), complete
     requested_at BIGINT NOT NULL,
     completed_at BIGINT NULL
 );
@@ -118,7 +129,7 @@ CREATE TABLE IF NOT EXISTS defined_events (
     PRIMARY KEY (app_id, defined_event_id),
     UNIQUE (app_id, name)
 );
-CREATE TABLE IF NOT EXISTS dashboard_secret (
+CREATE TABLE IF NOT EXISTS installation_secret (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     secret BYTEA NOT NULL
 );
@@ -156,7 +167,7 @@ class PostgresAddress:
 
 class Postgres:
     """A pool of connections used from worker threads; every failure comes out as
-    StorageError, and `transaction` retries the conflicts that concurrency causes."""
+    StorageUnavailable, and `transaction` retries the conflicts that concurrency causes."""
 
     def __init__(self, address: PostgresAddress) -> None:
         self.address = address
@@ -172,7 +183,7 @@ class Postgres:
             self._pool.open(wait=True, timeout=10)
         except PoolTimeout as error:
             self._pool.close()
-            raise StorageError(
+            raise StorageUnavailable(
                 f"PostgreSQL at {address.host}:{address.port}: cannot connect"
             ) from error
         self._threads = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="footfall-postgres")
@@ -184,9 +195,9 @@ class Postgres:
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout as error:
-            raise StorageError(self._where() + "no connection free in time") from error
+            raise StorageUnavailable(self._where() + "no connection free in time") from error
         except psycopg.OperationalError as error:
-            raise StorageError(self._where() + _first_line(error)) from error
+            raise StorageUnavailable(self._where() + _first_line(error)) from error
 
     def transaction(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
         """`work(conn)` in one SERIALIZABLE transaction, in this thread; run again from the
@@ -199,13 +210,35 @@ class Postgres:
                         return work(conn)
                 except RETRIED:
                     if attempt == MAX_ATTEMPTS - 1:
-                        raise StorageError(
+                        raise StorageUnavailable(
                             self._where() + "too many concurrent conflicts"
                         ) from None
                 except psycopg.OperationalError as error:
-                    raise StorageError(self._where() + _first_line(error)) from error
+                    raise StorageUnavailable(self._where() + _first_line(error)) from error
             time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # let the other finish
         raise AssertionError("unreachable")
+
+    def read(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query, in this thread."""
+        with self.connection() as conn:
+            try:
+                return conn.execute(query, params).fetchall()
+            finally:
+                conn.rollback()
+
+    def holds(self, text: str) -> bool:
+        """Whether any text column of any of our tables contains `text`."""
+        columns = self.read(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND data_type IN ('text', 'bytea')"
+        )
+        return any(
+            self.read(
+                f'SELECT 1 FROM "{table}" WHERE strpos("{column}"::text, %s) > 0 LIMIT 1',
+                (text,),
+            )
+            for table, column in columns
+        )
 
     def autocommit(self, *statements: str) -> None:
         """Run statements outside a transaction (VACUUM, CHECKPOINT need that)."""
@@ -226,6 +259,11 @@ class Postgres:
         with self.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('footfall schema'))")
             conn.execute(SCHEMA)
+            conn.execute(
+                "INSERT INTO installation_secret (id, secret) VALUES (1, %s)"
+                " ON CONFLICT DO NOTHING",
+                (secrets.token_bytes(32),),
+            )
 
     def _where(self) -> str:
         return f"PostgreSQL at {self.address.host}:{self.address.port}: "
@@ -239,3 +277,137 @@ class Postgres:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
+
+
+class PostgresIdentity:
+    """`IdentityTransaction` on one connection inside `Postgres.transaction`, for one app. A
+    primitive that finds a user id or identity taken reports it (False); a conflict PostgreSQL
+    detects with a concurrent transaction runs the whole transaction again."""
+
+    def __init__(self, conn: psycopg.Connection[Any], app_id: str) -> None:
+        self.conn = conn
+        self.app_id = app_id
+
+    def _one(self, query: str, *params: object) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self.conn.execute(query, (self.app_id, *params)).fetchone()
+        return row
+
+    def canonical_user(self, user_id: str) -> KnownUser | None:
+        row = self._one(
+            "SELECT COALESCE(c.user_id, u.user_id),"
+            " CASE WHEN c.user_id IS NULL THEN u.identity ELSE c.identity END"
+            " FROM users u LEFT JOIN users c ON c.app_id = u.app_id AND c.user_id = u.merged_into"
+            " WHERE u.app_id = %s AND u.user_id = %s",
+            user_id,
+        )
+        return None if row is None else KnownUser(row[0], row[1])
+
+    def identity_holder(self, identity: str) -> KnownUser | None:
+        row = self._one(
+            "SELECT user_id FROM users WHERE app_id = %s AND identity = %s AND merged_into IS NULL",
+            identity,
+        )
+        return None if row is None else KnownUser(row[0], identity)
+
+    def create_user(
+        self, user_id: str, identity: str | None = None, seen: int | None = None
+    ) -> bool:
+        cursor = self.conn.execute(
+            "INSERT INTO users (app_id, user_id, identity, first_seen, last_seen)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (self.app_id, user_id, identity, seen, seen),
+        )
+        return cursor.rowcount == 1
+
+    def claim_identity(self, user_id: str, identity: str) -> bool:
+        if self.identity_holder(identity) is not None:
+            return False
+        cursor = self.conn.execute(
+            "UPDATE users SET identity = %s WHERE app_id = %s AND user_id = %s"
+            " AND identity IS NULL AND merged_into IS NULL",
+            (identity, self.app_id, user_id),
+        )
+        return cursor.rowcount == 1
+
+    def add_alias(self, from_user: str, to_user: str) -> None:
+        self.conn.execute(
+            "UPDATE users SET merged_into = %s"
+            " WHERE app_id = %s AND (merged_into = %s OR user_id = %s)",
+            (to_user, self.app_id, from_user, from_user),
+        )
+        # The row keeps the id taken and its span (which orders the merged ids); its
+        # properties now live in the canonical user's.
+        self.conn.execute(
+            "UPDATE users SET properties = '{}' WHERE app_id = %s AND user_id = %s",
+            (self.app_id, from_user),
+        )
+
+    def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
+        row = self._one(
+            "SELECT properties, first_seen, last_seen FROM users"
+            " WHERE app_id = %s AND user_id = %s" + (" FOR UPDATE" if lock else ""),
+            user_id,
+        )
+        assert row is not None, f"user_state of unknown user {user_id}"
+        return UserState(json.loads(row[0]), row[1], row[2])
+
+    def set_user_state(self, user_id: str, state: UserState) -> None:
+        self.conn.execute(
+            "UPDATE users SET properties = %s, first_seen = %s, last_seen = %s"
+            " WHERE app_id = %s AND user_id = %s",
+            (dumps(state.properties), state.first_seen, state.last_seen, self.app_id, user_id),
+        )
+
+    def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
+        self.touch_all({user_id: (first_ms, last_ms)})
+
+    def touch_all(self, spans: dict[str, tuple[int, int]]) -> None:
+        """`touch` for many users in one statement (in one order, so no two deadlock)."""
+        with self.conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE users SET first_seen = LEAST(first_seen, %s),"
+                " last_seen = GREATEST(last_seen, %s) WHERE app_id = %s AND user_id = %s",
+                [(first, last, self.app_id, user) for user, (first, last) in sorted(spans.items())],
+            )
+
+    def server_identifies(self, identity: str, month: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM server_identifies"
+            " WHERE app_id = %s AND identity = %s AND month = %s",
+            identity,
+            month,
+        )
+        assert row is not None
+        return int(row[0])
+
+    def count_server_identify(self, identity: str, month: str, user_id: str) -> None:
+        self.conn.execute(
+            "INSERT INTO server_identifies (app_id, identity, month, user_id)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (self.app_id, identity, month, user_id),
+        )
+
+    def add_warning(self, kind: str, message: str, detail: Mapping[str, object]) -> None:
+        self.conn.execute(
+            "INSERT INTO warnings (app_id, time, kind, message, user_id, identity, detail)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (self.app_id, now_ms(), kind, message, _text_or_none(detail.get("user_id")),
+             _text_or_none(detail.get("identity")), dumps(detail)),
+        )  # fmt: skip
+
+    def first_application(self, record_id: str) -> bool:
+        cursor = self.conn.execute(
+            "INSERT INTO applied_records (app_id, record_id) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (self.app_id, record_id),
+        )
+        return cursor.rowcount == 1
+
+
+def dumps(value: object) -> str:
+    """Compact JSON text, as the SQLite backend writes it."""
+    return orjson.dumps(value).decode()
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)

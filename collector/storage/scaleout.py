@@ -2,74 +2,118 @@
 PostgreSQL (postgres.py). Any number of collectors may share one pair.
 
 A write first asks ClickHouse which of its event ids are stored already, then applies the
-operations to PostgreSQL's users in one transaction (retried on conflicts with other
-collectors), then inserts the new events into ClickHouse; it is answered once both are done.
-An event keeps the user id it was sent with: reads resolve each to its canonical user through
-PostgreSQL's `merged_into` aliases, so a merge never rewrites an event.
+operations to PostgreSQL's users in one transaction (`collector.identity` through
+`PostgresIdentity`, retried on conflicts with other collectors), then inserts the new events into
+ClickHouse; it is answered once both are done. An event keeps the user id it was stored under:
+reads resolve each to its canonical user through PostgreSQL's `merged_into` aliases, so a merge
+never rewrites an event.
 """
 
+import asyncio
 import json
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
-import orjson
 import psycopg
 
 from collector.clock import now_ms
-from collector.identity import (
-    IdentifyAction,
-    KnownUser,
-    decide_identify,
-    identify_month,
-    merged_properties,
-)
+from collector.identity import apply_user_operation, event_user
 from collector.storage.base import (
     APP_ID_PATTERN,
     DUPLICATE,
     STORED,
     App,
+    AppTotals,
+    Candidate,
+    CandidateFilter,
+    CandidateGroup,
+    DefinedEventRow,
+    Definition,
     DeletionRequest,
-    Identify,
-    InvalidOperation,
+    EventRow,
+    KnownUser,
     NewEvent,
     Operation,
     Outcome,
-    SetUserProperties,
+    SessionEvents,
     StoredEvent,
     StoredUser,
+    TimeBuckets,
+    UserRow,
+    deletion_log_hash,
 )
-from collector.storage.clickhouse import ClickHouse, ClickHouseAddress, InsertBatcher, Row
-from collector.storage.postgres import USER_VALUE_TABLES, Postgres, PostgresAddress
+from collector.storage.clickhouse import NO_APP, ClickHouse, ClickHouseAddress, Row
+from collector.storage.postgres import (
+    USER_VALUE_TABLES,
+    Postgres,
+    PostgresAddress,
+    PostgresIdentity,
+    dumps,
+)
+from collector.storage.sqlite_reads import raw_substrings
 
+T = TypeVar("T")
 Conn = psycopg.Connection[Any]
-EVENT_SELECT = (
-    "SELECT event_id, app_id, user_id, session_id, pageview_id, type, name, time, properties,"
-    " page, target, source FROM {database}.events FINAL"
+PAGE_ROWS = 10_000  # events read from ClickHouse at a time by the export
+CANDIDATE_PAGE_ROWS = 200  # newest candidates read at a time: the dashboard stops after a few
+
+EXPORT_COLUMNS = (
+    "event_id, app_id, user_id, session_id, pageview_id, type, name, time, properties, page,"
+    " target, source, received_at, seq"
 )
+DASHBOARD_EVENT_COLUMNS = (
+    "event_id, time, type, name, user_id, session_id, source, properties, page, target"
+)
+# What a definition can test, from the JSON text columns (18.16 has no JSONExtract; these read
+# a key of a flat object, which page and target are).
+_URL = "if(isNull(page), NULL, visitParamExtractString(assumeNotNull(page), 'url'))"
+_HIERARCHY = "if(isNull(target), NULL, visitParamExtractString(assumeNotNull(target), 'hierarchy'))"
+_TEXT = "if(isNull(target), NULL, visitParamExtractString(assumeNotNull(target), 'text'))"
+# A canonical user (`u`) with the number of ids merged into it, and its alias if merged.
+USER_COLUMNS = "u.user_id, u.identity, u.properties, u.first_seen, u.last_seen, u.merged_into"
+DEFINED_SELECT = (
+    "SELECT defined_event_id, name, event_type, selector, target_text, url_contains, created_at"
+    " FROM defined_events"
+)
+CANONICAL_SELECT = (
+    "SELECT u.user_id, COALESCE(c.user_id, u.user_id),"
+    " CASE WHEN c.user_id IS NULL THEN u.identity ELSE c.identity END"
+    " FROM users u LEFT JOIN users c ON c.app_id = u.app_id AND c.user_id = u.merged_into"
+)
+
+
+def open_scaleout(db: str, state: str) -> "ScaleOutStorage":
+    """The pair `--db clickhouse://…` and `--state postgresql://…` name (the opener's hook)."""
+    return ScaleOutStorage(db, state)
 
 
 class ScaleOutStorage:
     """`Storage` on ClickHouse (events) and PostgreSQL (state)."""
 
     def __init__(self, events_url: str, state_url: str) -> None:
-        self._clickhouse = ClickHouse(ClickHouseAddress.parse(events_url))
-        self._postgres = Postgres(PostgresAddress.parse(state_url))
+        clickhouse_address = ClickHouseAddress.parse(events_url)
+        postgres_address = PostgresAddress.parse(state_url)
+        self._clickhouse = ClickHouse(clickhouse_address)
+        self._postgres = Postgres(postgres_address)
         self._clickhouse.create_schema()
         self._postgres.create_schema()
-        self._batcher = InsertBatcher(
-            lambda rows: self._clickhouse.run(lambda: self._clickhouse.insert_events(rows))
-        )
+        self._events = f"{clickhouse_address.database}.events"
         self._apps: dict[str, App] = {}  # apps are never changed or removed, so cache them
+        self._secret: bytes | None = None
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
         self._clickhouse.close()
         self._postgres.close()
 
-    # -- apps -------------------------------------------------------------------------------
+    # -- apps and tokens --------------------------------------------------------------------
 
-    def create_app(self, name: str, app_id: str | None = None) -> App:
+    async def create_app(self, name: str, app_id: str | None = None) -> App:
         if app_id is not None and not APP_ID_PATTERN.match(app_id):
             raise ValueError(
                 f"app id {app_id!r} must be 1 to 64 letters, digits, '-' or '_' "
@@ -90,28 +134,34 @@ class ScaleOutStorage:
             )
             return cursor.rowcount == 1
 
-        if not self._postgres.transaction(insert):
+        if not await self._transaction(insert):
             raise ValueError(f"app_id {app.app_id!r} is already taken")
         return app
 
-    def ensure_app(self, app_id: str, name: str) -> App:
-        return self.find_app(app_id) or self.create_app(name, app_id)
+    async def ensure_app(self, app_id: str, name: str) -> App:
+        return await self.find_app(app_id) or await self.create_app(name, app_id)
 
-    def find_app(self, app_id: str) -> App | None:
+    async def find_app(self, app_id: str) -> App | None:
         app = self._apps.get(app_id)
         if app is None:
-            row = self._read_one(
+            rows = await self._read(
                 "SELECT app_id, name, api_key, created_at FROM apps WHERE app_id = %s", (app_id,)
             )
-            if row is None:
-                return None
-            app = self._apps[app_id] = App(*row)
+            if not rows:
+                return None  # not cached: `footfall apps create` may add it at any time
+            app = self._apps[app_id] = App(*rows[0])
         return app
 
-    def change_bridge_origins(
+    async def list_apps(self) -> list[App]:
+        rows = await self._read(
+            "SELECT app_id, name, api_key, created_at FROM apps ORDER BY created_at, app_id"
+        )
+        return [App(*row) for row in rows]
+
+    async def change_bridge_origins(
         self, app_id: str, allow: Sequence[str], disallow: Sequence[str] = ()
     ) -> list[str]:
-        if self.find_app(app_id) is None:
+        if await self.find_app(app_id) is None:
             raise ValueError(f"no app {app_id!r}; create it with `footfall apps create`")
 
         def change(conn: Conn) -> None:
@@ -126,40 +176,14 @@ class ScaleOutStorage:
                     [(app_id, origin) for origin in disallow],
                 )
 
-        self._postgres.transaction(change)
-        return self.bridge_origins(app_id)
+        await self._transaction(change)
+        return await self.bridge_origins(app_id)
 
-    def bridge_origins(self, app_id: str) -> list[str]:
-        rows = self._read(
+    async def bridge_origins(self, app_id: str) -> list[str]:
+        rows = await self._read(
             "SELECT origin FROM app_bridge_origins WHERE app_id = %s ORDER BY origin", (app_id,)
         )
         return [row[0] for row in rows]
-
-    # -- ingest -----------------------------------------------------------------------------
-
-    async def write(self, app_id: str, operations: Sequence[Operation]) -> list[Outcome]:
-        received_at = now_ms()
-        event_ids = [op.event_id for op in operations if isinstance(op, NewEvent)]
-        stored = await self._clickhouse.run(lambda: self._stored_event_ids(app_id, event_ids))
-
-        def apply(conn: Conn) -> tuple[list[Outcome], list[Row]]:
-            return _apply_all(conn, app_id, operations, received_at, stored)
-
-        outcomes, rows = await self._postgres.run(lambda: self._postgres.transaction(apply))
-        await self._batcher.insert(rows)
-        return outcomes
-
-    def _stored_event_ids(self, app_id: str, event_ids: list[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        rows = self._clickhouse.execute(
-            f"SELECT event_id FROM {self._clickhouse.database}.events"
-            " WHERE app_id = %(app_id)s AND event_id IN %(ids)s",
-            {"app_id": app_id, "ids": tuple(event_ids)},
-        )
-        return {row[0] for row in rows}
-
-    # -- deletion API -----------------------------------------------------------------------
 
     async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
         token = secrets.token_urlsafe(32)
@@ -171,15 +195,439 @@ class ScaleOutStorage:
                 (token, app_id, now_ms() + lifetime_ms),
             )
 
-        await self._postgres.run(lambda: self._postgres.transaction(insert))
+        await self._transaction(insert)
         return token
 
-    def token_app(self, token: str) -> str | None:
-        row = self._read_one(
+    async def token_app(self, token: str) -> str | None:
+        rows = await self._read(
             "SELECT app_id FROM auth_tokens WHERE token = %s AND expires_at >= %s",
             (token, now_ms()),
         )
-        return None if row is None else str(row[0])
+        return str(rows[0][0]) if rows else None
+
+    async def installation_secret(self) -> bytes:
+        if self._secret is None:
+            [[secret]] = await self._read("SELECT secret FROM installation_secret WHERE id = 1")
+            self._secret = bytes(secret)
+        return self._secret
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    async def write(self, app_id: str, operations: Sequence[Operation]) -> list[Outcome]:
+        received_at = now_ms()
+        event_ids = [op.event_id for op in operations if isinstance(op, NewEvent)]
+        in_clickhouse = await self._clickhouse.stored_event_ids(app_id, event_ids)
+
+        def apply(conn: Conn) -> tuple[list[Outcome], list[Row]]:
+            tx = PostgresIdentity(conn, app_id)
+            known = in_clickhouse | _deleted_event_ids(conn, app_id, event_ids)
+            return _apply_all(tx, operations, received_at, known)
+
+        outcomes, rows = await self._transaction(apply)
+        await self._clickhouse.store_events(rows)
+        return outcomes
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def events(self, app_id: str | None = None) -> AsyncIterator[StoredEvent]:
+        canonical = await self._off_loop(lambda: self._canonical_map(app_id))
+        where, params = "app_id = %(app_id)s", {"app_id": app_id}
+        if app_id is None:
+            where, params = "app_id != %(app_id)s", {"app_id": NO_APP}  # all but the wake row
+        after: Row | None = None
+        while True:
+            page = await self._off_loop(partial(self._export_page, where, params, after))
+            for row in page:
+                user_id, identity = canonical.get((row[1], row[2]), (row[2], None))
+                yield StoredEvent(
+                    event_id=row[0], app_id=row[1], user_id=user_id, identity=identity,
+                    session_id=row[3], pageview_id=row[4], type=row[5], name=row[6], time=row[7],
+                    properties=json.loads(row[8]), page=_loads_or_none(row[9]),
+                    target=_loads_or_none(row[10]), source=row[11],
+                )  # fmt: skip
+            if len(page) < PAGE_ROWS:
+                return
+            after = page[-1]
+
+    def _export_page(self, where: str, params: dict[str, Any], after: Row | None) -> list[Row]:
+        """A page of the export in (time, arrival) order, after the row `after`."""
+        if after is not None:
+            where += (
+                " AND (time, received_at, seq, event_id) > (%(time)s, %(received_at)s, %(seq)s,"
+                " %(event_id)s)"
+            )
+            params = {**params, "time": after[7], "received_at": after[12], "seq": after[13],
+                      "event_id": after[0]}  # fmt: skip
+        return self._clickhouse.execute(
+            f"SELECT {EXPORT_COLUMNS} FROM {self._events} FINAL WHERE {where}"
+            f" ORDER BY time, received_at, seq, event_id LIMIT {PAGE_ROWS}",
+            params,
+        )
+
+    def _canonical_map(self, app_id: str | None) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """(app_id, user_id) -> (canonical user id, its identity), for every known user."""
+        rows = self._postgres.read(
+            "SELECT u.app_id, u.user_id, COALESCE(c.user_id, u.user_id),"
+            " CASE WHEN c.user_id IS NULL THEN u.identity ELSE c.identity END"
+            " FROM users u LEFT JOIN users c ON c.app_id = u.app_id AND c.user_id = u.merged_into"
+            " WHERE %s::text IS NULL OR u.app_id = %s",
+            (app_id, app_id),
+        )
+        return {(row[0], row[1]): (row[2], row[3]) for row in rows}
+
+    async def users(self, app_id: str | None = None) -> AsyncIterator[StoredUser]:
+        rows = await self._read(
+            "SELECT u.app_id, u.user_id, u.identity, u.properties, u.first_seen, u.last_seen,"
+            " ARRAY(SELECT m.user_id FROM users m WHERE m.app_id = u.app_id"
+            "       AND m.merged_into = u.user_id ORDER BY m.user_id)"
+            " FROM users u WHERE u.merged_into IS NULL AND (%s::text IS NULL OR u.app_id = %s)"
+            " ORDER BY u.first_seen NULLS LAST, u.seq",
+            (app_id, app_id),
+        )
+        for row in rows:
+            yield StoredUser(
+                app_id=row[0], user_id=row[1], identity=row[2], properties=json.loads(row[3]),
+                merged_user_ids=list(row[6]), first_seen=row[4], last_seen=row[5],
+            )  # fmt: skip
+
+    async def app_totals(self) -> dict[str, AppTotals]:
+        events: dict[str, int] = dict(
+            await self._clickhouse.query(
+                f"SELECT app_id, count() FROM {self._events} FINAL"
+                " WHERE app_id != %(no_app)s GROUP BY app_id",
+                {"no_app": NO_APP},
+            )
+        )
+        users = dict(
+            await self._read(
+                "SELECT app_id, COUNT(*) FROM users WHERE merged_into IS NULL GROUP BY app_id"
+            )
+        )
+        return {
+            app_id: AppTotals(events.get(app_id, 0), users.get(app_id, 0))
+            for app_id in events.keys() | users.keys()
+        }
+
+    async def canonical_user_id(self, app_id: str, user: str) -> str | None:
+        rows = await self._read(
+            "SELECT COALESCE(merged_into, user_id) FROM users"
+            " WHERE app_id = %s AND (user_id = %s OR (identity = %s AND merged_into IS NULL))"
+            " ORDER BY user_id = %s DESC LIMIT 1",
+            (app_id, user, user, user),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def recent_events(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None = None,
+        name_contains: str | None = None,
+        user_id: str | None = None,
+        before: tuple[int, str] | None = None,
+        limit: int = 100,
+    ) -> list[EventRow]:
+        def load() -> list[EventRow]:
+            where = ["app_id = %(app_id)s"]
+            params: dict[str, object] = {"app_id": app_id, "limit": limit}
+            if event_type:
+                where.append("type = %(type)s")
+                params["type"] = event_type
+            if name_contains:
+                where.append("position(lower(name), lower(%(name)s)) > 0")
+                params["name"] = name_contains
+            if user_id:
+                where.append("user_id IN %(user_ids)s")
+                params["user_ids"] = tuple(self._ids_of_user(app_id, user_id))
+            if before:
+                where.append("(time, event_id) < (%(time)s, %(event_id)s)")
+                params["time"], params["event_id"] = before
+            rows = self._clickhouse.execute(
+                f"SELECT {DASHBOARD_EVENT_COLUMNS} FROM {self._events} FINAL"
+                f" WHERE {' AND '.join(where)} ORDER BY time DESC, event_id DESC"
+                " LIMIT %(limit)s",
+                params,
+            )
+            return self._event_rows(app_id, rows)
+
+        return await self._off_loop(load)
+
+    async def events_by_id(self, app_id: str, event_ids: Sequence[str]) -> list[EventRow]:
+        if not event_ids:
+            return []
+
+        def load() -> list[EventRow]:
+            rows = self._clickhouse.execute(
+                f"SELECT {DASHBOARD_EVENT_COLUMNS} FROM {self._events} FINAL"
+                " WHERE app_id = %(app_id)s AND event_id IN %(ids)s"
+                " ORDER BY time DESC, event_id DESC",
+                {"app_id": app_id, "ids": tuple(event_ids)},
+            )
+            return self._event_rows(app_id, rows)
+
+        return await self._off_loop(load)
+
+    async def list_users(
+        self, app_id: str, *, search: str | None, limit: int, offset: int
+    ) -> tuple[list[UserRow], int]:
+        def load() -> tuple[list[UserRow], int]:
+            where, params = "u.app_id = %s AND u.merged_into IS NULL", [app_id]
+            if search:
+                where += " AND (strpos(u.identity, %s) > 0 OR strpos(u.user_id, %s) > 0)"
+                params += [search, search]
+            [[total]] = self._postgres.read(
+                f"SELECT COUNT(*) FROM users u WHERE {where}", tuple(params)
+            )
+            rows = self._postgres.read(
+                f"SELECT {USER_COLUMNS} FROM users u WHERE {where}"
+                " ORDER BY u.last_seen DESC NULLS LAST, u.user_id LIMIT %s OFFSET %s",
+                (*params, limit, offset),
+            )
+            return self._user_rows(app_id, rows), int(total)
+
+        return await self._off_loop(load)
+
+    async def find_user(self, app_id: str, user_id: str) -> UserRow | None:
+        def load() -> UserRow | None:
+            rows = self._postgres.read(
+                f"SELECT {USER_COLUMNS} FROM users u WHERE u.app_id = %s AND u.user_id = %s",
+                (app_id, user_id),
+            )
+            users = self._user_rows(app_id, rows)
+            return users[0] if users else None
+
+        return await self._off_loop(load)
+
+    async def merged_user_ids(self, app_id: str, user_id: str) -> list[str]:
+        return await self._off_loop(lambda: self._merged_ids(app_id, user_id))
+
+    def _merged_ids(self, app_id: str, user_id: str) -> list[str]:
+        rows = self._postgres.read(
+            "SELECT user_id FROM users WHERE app_id = %s AND merged_into = %s"
+            " ORDER BY first_seen NULLS FIRST, user_id",
+            (app_id, user_id),
+        )
+        return [row[0] for row in rows]
+
+    async def user_sessions(
+        self, app_id: str, user_id: str, *, limit: int, offset: int
+    ) -> tuple[list[SessionEvents], int]:
+        def load() -> tuple[list[SessionEvents], int]:
+            params = {"app_id": app_id, "ids": tuple(self._ids_of_user(app_id, user_id))}
+            where = "app_id = %(app_id)s AND user_id IN %(ids)s"
+            [[total]] = self._clickhouse.execute(
+                f"SELECT uniqExact(ifNull(session_id, '')) FROM {self._events} FINAL WHERE {where}",
+                params,
+            )
+            spans = self._clickhouse.execute(
+                f"SELECT session_id, min(time), max(time) AS end FROM {self._events} FINAL"
+                f" WHERE {where} GROUP BY session_id ORDER BY end DESC, session_id"
+                " LIMIT %(limit)s OFFSET %(offset)s",
+                {**params, "limit": limit, "offset": offset},
+            )
+            sessions = {span[0]: SessionEvents(span[0], span[1], span[2]) for span in spans}
+            if spans:
+                rows = self._clickhouse.execute(
+                    f"SELECT {DASHBOARD_EVENT_COLUMNS} FROM {self._events} FINAL WHERE {where}"
+                    " AND time >= %(first)s AND time <= %(last)s ORDER BY time, event_id",
+                    {**params, "first": min(s[1] for s in spans),
+                     "last": max(s[2] for s in spans)},
+                )  # fmt: skip
+                for event in self._event_rows(app_id, rows):
+                    if event.session_id in sessions:
+                        sessions[event.session_id].events.append(event)
+            return list(sessions.values()), int(total)
+
+        return await self._off_loop(load)
+
+    async def event_counts(self, app_id: str, window: TimeBuckets) -> list[int]:
+        counts = [0] * window.buckets
+        rows = await self._clickhouse.query(
+            f"SELECT intDiv(time - %(start)s, %(bucket)s) AS bucket, count() FROM {self._events}"
+            " FINAL WHERE app_id = %(app_id)s AND time >= %(start)s AND time < %(end)s"
+            " GROUP BY bucket",
+            {"app_id": app_id, "start": window.start_ms, "end": window.end_ms,
+             "bucket": window.bucket_ms},
+        )  # fmt: skip
+        for index, count in rows:
+            counts[index] = count
+        return counts
+
+    async def candidate_groups(
+        self,
+        app_id: str,
+        filters: Sequence[CandidateFilter],
+        window: TimeBuckets | None = None,
+    ) -> list[CandidateGroup]:
+        where, params = _candidates_where(filters)
+        bucket = "NULL"
+        if window is not None:
+            bucket = (
+                "if(time >= %(start)s AND time < %(end)s, intDiv(time - %(start)s, %(bucket)s),"
+                " NULL)"
+            )
+            params |= {"start": window.start_ms, "end": window.end_ms, "bucket": window.bucket_ms}
+        rows = await self._clickhouse.query(
+            f"SELECT type, {_URL} AS url, {_HIERARCHY} AS hierarchy, {_TEXT} AS text,"
+            f" {bucket} AS bucket, count() FROM {self._events} FINAL"
+            f" WHERE app_id = %(app_id)s AND {where} GROUP BY type, url, hierarchy, text, bucket",
+            {**params, "app_id": app_id},
+        )
+        return [
+            CandidateGroup(Candidate(type_, url, hierarchy, text), bucket_index, size)
+            for type_, url, hierarchy, text, bucket_index, size in rows
+        ]
+
+    async def newest_candidates(
+        self, app_id: str, candidate_filter: CandidateFilter
+    ) -> AsyncIterator[tuple[str, Candidate]]:
+        where, params = _candidates_where([candidate_filter])
+        params["app_id"] = app_id
+        query = (
+            f"SELECT event_id, type, {_URL}, {_HIERARCHY}, {_TEXT}, time FROM {self._events}"
+            f" FINAL WHERE app_id = %(app_id)s AND {where} {{after}}"
+            f" ORDER BY time DESC, event_id DESC LIMIT {CANDIDATE_PAGE_ROWS}"
+        )
+        after = ""
+        while True:
+            page = await self._clickhouse.query(query.format(after=after), params)
+            for event_id, type_, url, hierarchy, text, _ in page:
+                yield event_id, Candidate(type_, url, hierarchy, text)
+            if len(page) < CANDIDATE_PAGE_ROWS:
+                return
+            params |= {"after_time": page[-1][5], "after_id": page[-1][0]}
+            after = "AND (time, event_id) < (%(after_time)s, %(after_id)s)"
+
+    def _ids_of_user(self, app_id: str, user_id: str) -> list[str]:
+        """The user ids whose events are a canonical user's: its own and those merged into it."""
+        return [user_id, *self._merged_ids(app_id, user_id)]
+
+    def _event_rows(self, app_id: str, rows: list[Row]) -> list[EventRow]:
+        """Dashboard rows of ClickHouse rows, each under its canonical user."""
+        canonical = self._canonical_of(app_id, {row[4] for row in rows})
+        events = []
+        for row in rows:
+            user_id, identity = canonical.get(row[4], (row[4], None))
+            events.append(
+                EventRow(
+                    event_id=row[0],
+                    time=row[1],
+                    type=row[2],
+                    name=row[3],
+                    user_id=user_id,
+                    identity=identity,
+                    session_id=row[5],
+                    source=row[6],
+                    properties=_json_object(row[7]),
+                    page=_json_object(row[8]),
+                    target=_json_object(row[9]) if row[9] else None,
+                )  # fmt: skip
+            )
+        return events
+
+    def _canonical_of(self, app_id: str, user_ids: set[str]) -> dict[str, tuple[str, str | None]]:
+        """user_id -> (canonical user id, its identity), for these users."""
+        if not user_ids:
+            return {}
+        rows = self._postgres.read(
+            f"{CANONICAL_SELECT} WHERE u.app_id = %s AND u.user_id = ANY(%s)",
+            (app_id, list(user_ids)),
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def _user_rows(self, app_id: str, rows: list[tuple[Any, ...]]) -> list[UserRow]:
+        """Dashboard rows of users, each with the number of its events (its own and those of
+        the ids merged into it)."""
+        groups = {row[0]: self._ids_of_user(app_id, row[0]) for row in rows}
+        counts: dict[str, int] = {}
+        ids = [user_id for group in groups.values() for user_id in group]
+        if ids:
+            counts = dict(
+                self._clickhouse.execute(
+                    f"SELECT user_id, count() FROM {self._events} FINAL"
+                    " WHERE app_id = %(app_id)s AND user_id IN %(ids)s GROUP BY user_id",
+                    {"app_id": app_id, "ids": tuple(ids)},
+                )
+            )
+        return [
+            UserRow(row[0], row[1], _json_object(row[2]), row[3], row[4],
+                    sum(counts.get(user_id, 0) for user_id in groups[row[0]]), row[5])
+            for row in rows
+        ]  # fmt: skip
+
+    # -- the dashboard's own state ----------------------------------------------------------
+
+    async def start_admin_session(
+        self, session_key: str, password_tag: str, expires_at: int, now: int
+    ) -> None:
+        def insert(conn: Conn) -> None:
+            conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= %s", (now,))
+            conn.execute(
+                "INSERT INTO dashboard_sessions (session_key, password_tag, expires_at)"
+                " VALUES (%s, %s, %s)",
+                (session_key, password_tag, expires_at),
+            )
+
+        await self._transaction(insert)
+
+    async def admin_session_is_live(self, session_key: str, password_tag: str, now: int) -> bool:
+        rows = await self._read(
+            "SELECT 1 FROM dashboard_sessions"
+            " WHERE session_key = %s AND password_tag = %s AND expires_at > %s",
+            (session_key, password_tag, now),
+        )
+        return bool(rows)
+
+    async def end_admin_session(self, session_key: str) -> None:
+        await self._transaction(
+            lambda conn: conn.execute(
+                "DELETE FROM dashboard_sessions WHERE session_key = %s", (session_key,)
+            )
+        )
+
+    async def create_defined_event(
+        self, app_id: str, definition: Definition, now_ms: int
+    ) -> str | None:
+        defined_event_id = secrets.token_hex(8)
+
+        def insert(conn: Conn) -> bool:
+            cursor = conn.execute(
+                "INSERT INTO defined_events (app_id, defined_event_id, name, event_type,"
+                " selector, target_text, url_contains, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (app_id, defined_event_id, definition.name, definition.event_type,
+                 definition.selector, definition.target_text, definition.url_contains, now_ms),
+            )  # fmt: skip
+            return cursor.rowcount == 1
+
+        return defined_event_id if await self._transaction(insert) else None
+
+    async def defined_events(self, app_id: str) -> list[DefinedEventRow]:
+        rows = await self._read(
+            f"{DEFINED_SELECT} WHERE app_id = %s ORDER BY lower(name), name", (app_id,)
+        )
+        return [_defined_row(row) for row in rows]
+
+    async def find_defined_event(
+        self, app_id: str, defined_event_id: str
+    ) -> DefinedEventRow | None:
+        rows = await self._read(
+            f"{DEFINED_SELECT} WHERE app_id = %s AND defined_event_id = %s",
+            (app_id, defined_event_id),
+        )
+        return _defined_row(rows[0]) if rows else None
+
+    async def delete_defined_event(self, app_id: str, defined_event_id: str) -> bool:
+        def delete(conn: Conn) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM defined_events WHERE app_id = %s AND defined_event_id = %s",
+                (app_id, defined_event_id),
+            )
+            return cursor.rowcount > 0
+
+        return await self._transaction(delete)
+
+    # -- deletion ---------------------------------------------------------------------------
 
     async def request_deletion(self, app_id: str, users: Sequence[dict[str, str]]) -> str:
         request_id = str(uuid.uuid4())
@@ -191,41 +639,52 @@ class ScaleOutStorage:
                 (request_id, app_id, json.dumps(list(users)), now_ms()),
             )
 
-        await self._postgres.run(lambda: self._postgres.transaction(insert))
+        await self._transaction(insert)
         return request_id
 
     async def run_deletion(self, deletion_request_id: str) -> None:
-        await self._postgres.run(lambda: self._delete_requested_users(deletion_request_id))
+        secret = await self.installation_secret()
+        await self._off_loop(lambda: self._erase(deletion_request_id, secret))
 
-    def _delete_requested_users(self, deletion_request_id: str) -> None:
-        """Erase the request's users: their ids and events first (events from ClickHouse,
-        waited for until off the disk), then their rows, then mark the request complete."""
-        request = self._read_one(
-            "SELECT app_id, users FROM deletion_requests"
-            " WHERE deletion_request_id = %s AND status = 'pending'",
+    def _erase(self, deletion_request_id: str, secret: bytes) -> None:
+        """Erase the request's users: their events from ClickHouse (waited for until off the
+        disk), then their rows; then the tables are rewritten and the WAL that recorded the
+        rows dropped; only then is the request complete."""
+        rows = self._postgres.read(
+            "SELECT app_id, users, status FROM deletion_requests WHERE deletion_request_id = %s",
             (deletion_request_id,),
         )
-        if request is None:
+        if not rows or rows[0][2] == "complete":
             return
-        app_id, named_users = request[0], json.loads(request[1])
-        user_ids = self._postgres.transaction(
-            lambda conn: _requested_user_ids(conn, app_id, named_users)
-        )
-        if user_ids:
-            # The deleted events' ids stay (only ids), so a retry of one is a duplicate.
-            gone = self._clickhouse.execute(
-                f"SELECT DISTINCT event_id FROM {self._clickhouse.database}.events"
-                " WHERE app_id = %(app_id)s AND user_id IN %(ids)s",
-                {"app_id": app_id, "ids": tuple(user_ids)},
+        app_id, named_users, status = rows[0][0], json.loads(rows[0][1]), rows[0][2]
+        if status == "pending":
+            users = self._postgres.transaction(
+                lambda conn: _named_users(PostgresIdentity(conn, app_id), named_users)
             )
+            user_ids = self._postgres.transaction(lambda conn: _ids_of(conn, app_id, users))
+            if user_ids:
+                # The deleted events' ids stay (only ids), so a retry of one is a duplicate.
+                gone = self._clickhouse.execute(
+                    f"SELECT DISTINCT event_id FROM {self._events}"
+                    " WHERE app_id = %(app_id)s AND user_id IN %(ids)s",
+                    {"app_id": app_id, "ids": tuple(user_ids)},
+                )
+                self._postgres.transaction(
+                    lambda conn: _tombstones(conn, app_id, [row[0] for row in gone])
+                )
+                self._clickhouse.delete_events(app_id, user_ids)
+            hashes = [deletion_log_hash(secret, app_id, named) for named in named_users]
             self._postgres.transaction(
-                lambda conn: _remember_deleted_events(conn, app_id, [row[0] for row in gone])
+                lambda conn: _delete_user_rows(
+                    conn, app_id, users, user_ids, deletion_request_id, hashes
+                )
             )
-            self._clickhouse.delete_events(app_id, user_ids)
-        self._postgres.transaction(
-            lambda conn: _delete_user_rows(conn, app_id, user_ids, deletion_request_id)
+        # The rows are gone from the tables; now from the table files and the WAL.
+        self._postgres.autocommit(
+            *(f"VACUUM FULL {table}" for table in USER_VALUE_TABLES),
+            "SELECT pg_switch_wal()",
+            "CHECKPOINT",
         )
-        self._erase_dead_rows()
         self._postgres.transaction(
             lambda conn: conn.execute(
                 "UPDATE deletion_requests SET status = 'complete', completed_at = %s"
@@ -234,174 +693,136 @@ class ScaleOutStorage:
             )
         )
 
-    def _erase_dead_rows(self) -> None:
-        """Rewrite the tables that held deleted values and drop the WAL that recorded them:
-        a plain DELETE leaves the row's bytes in its page and in the WAL (docs/clickhouse.md)."""
-        self._postgres.autocommit(
-            *(f"VACUUM FULL {table}" for table in USER_VALUE_TABLES),
-            "SELECT pg_switch_wal()",
-            "CHECKPOINT",
-        )
-
-    def pending_deletions(self) -> list[str]:
-        rows = self._read(
-            "SELECT deletion_request_id FROM deletion_requests WHERE status = 'pending'"
+    async def pending_deletions(self) -> list[str]:
+        rows = await self._read(
+            "SELECT deletion_request_id FROM deletion_requests WHERE status != 'complete'"
             " ORDER BY requested_at"
         )
         return [str(row[0]) for row in rows]
 
-    def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
-        row = self._read_one(
+    async def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
+        rows = await self._read(
             "SELECT deletion_request_id, app_id, status FROM deletion_requests"
             " WHERE deletion_request_id = %s AND app_id = %s",
             (deletion_request_id, app_id),
         )
-        return None if row is None else DeletionRequest(row[0], row[1], row[2])
+        if not rows:
+            return None
+        # "erased" is not complete yet: the table files and the WAL may still hold the rows.
+        complete = rows[0][2] == "complete"
+        return DeletionRequest(rows[0][0], rows[0][1], "complete" if complete else "pending")
 
-    # -- export -----------------------------------------------------------------------------
+    async def remaining_bytes(self, needles: Sequence[bytes]) -> set[bytes]:
+        """The needles found in any stored value of either server, read through SQL (the
+        servers' files are elsewhere; tests/scaleout/test_erasure.py byte-scans those)."""
 
-    def events(self, app_id: str | None = None) -> Iterator[StoredEvent]:
-        canonical = self._canonical_users(app_id)
-        query = EVENT_SELECT.format(database=self._clickhouse.database)
-        params: dict[str, str] = {}
-        if app_id is not None:
-            query += " WHERE app_id = %(app_id)s"
-            params["app_id"] = app_id
-        query += " ORDER BY time, received_at, event_id"
-        for row in self._clickhouse.iterate(query, params):
-            user_id, identity = canonical.get((row[1], row[2]), (row[2], None))
-            yield StoredEvent(
-                event_id=row[0],
-                app_id=row[1],
-                user_id=user_id,
-                identity=identity,
-                session_id=row[3],
-                pageview_id=row[4],
-                type=row[5],
-                name=row[6],
-                time=row[7],
-                properties=json.loads(row[8]),
-                page=_loads_or_none(row[9]),
-                target=_loads_or_none(row[10]),
-                source=row[11],
-            )
+        def scan() -> set[bytes]:
+            return {
+                needle
+                for needle in needles
+                if self._clickhouse.holds(needle.decode("utf-8", "replace"))
+                or self._postgres.holds(needle.decode("utf-8", "replace"))
+            }
 
-    def _canonical_users(self, app_id: str | None) -> dict[tuple[str, str], tuple[str, str | None]]:
-        """(app_id, user_id) -> (canonical user_id, its identity), for every known user."""
-        rows = self._read(
-            "SELECT u.app_id, u.user_id, COALESCE(c.user_id, u.user_id),"
-            " CASE WHEN c.user_id IS NULL THEN u.identity ELSE c.identity END"
-            " FROM users u LEFT JOIN users c ON c.app_id = u.app_id AND c.user_id = u.merged_into"
-            " WHERE %s::text IS NULL OR u.app_id = %s",
-            (app_id, app_id),
-        )
-        return {(row[0], row[1]): (row[2], row[3]) for row in rows}
-
-    def users(self, app_id: str | None = None) -> Iterator[StoredUser]:
-        rows = self._read(
-            "SELECT u.app_id, u.user_id, u.identity, u.properties,"
-            " COALESCE(array_agg(m.user_id ORDER BY m.user_id)"
-            "   FILTER (WHERE m.user_id IS NOT NULL), '{}'),"
-            " LEAST(MIN(u.first_seen), MIN(m.first_seen)),"
-            " GREATEST(MAX(u.last_seen), MAX(m.last_seen))"
-            " FROM users u LEFT JOIN users m ON m.app_id = u.app_id AND m.merged_into = u.user_id"
-            " WHERE u.merged_into IS NULL AND (%s::text IS NULL OR u.app_id = %s)"
-            " GROUP BY u.app_id, u.user_id"
-            " ORDER BY 6 NULLS LAST, u.app_id, u.user_id",
-            (app_id, app_id),
-        )
-        for row in rows:
-            yield StoredUser(
-                app_id=row[0],
-                user_id=row[1],
-                identity=row[2],
-                properties=json.loads(row[3]),
-                merged_user_ids=list(row[4]),
-                first_seen=row[5],
-                last_seen=row[6],
-            )
+        return await self._off_loop(scan)
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _read(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._postgres.connection() as conn:
-            rows = conn.execute(query, params).fetchall()
-            conn.rollback()
-        return rows
+    async def _transaction(self, work: Callable[[Conn], T]) -> T:
+        return await self._postgres.run(lambda: self._postgres.transaction(work))
 
-    def _read_one(self, query: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
-        rows = self._read(query, params)
-        return rows[0] if rows else None
+    async def _read(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        return await self._postgres.run(lambda: self._postgres.read(query, params))
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        return await asyncio.to_thread(work)
+
+
+def _json_object(text: object) -> dict[str, object]:
+    """A stored JSON object; {} when the column is empty or not an object."""
+    if not isinstance(text, str):
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _loads_or_none(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
+def _defined_row(row: tuple[Any, ...]) -> DefinedEventRow:
+    return DefinedEventRow(row[0], Definition(row[1], row[2], row[3], row[4], row[5]), row[6])
+
+
+def _candidates_where(filters: Sequence[CandidateFilter]) -> tuple[str, dict[str, object]]:
+    """A condition on the raw event columns that holds for every event passing one of the
+    filters (the conditions of `sqlite_reads`, in ClickHouse's SQL)."""
+    alternatives: list[str] = []
+    params: dict[str, object] = {}
+
+    def bound(value: object) -> str:
+        name = f"p{len(params)}"
+        params[name] = value
+        return f"%({name})s"
+
+    for candidate_filter in filters:
+        where = []
+        if candidate_filter.event_type:
+            where.append(f"type = {bound(candidate_filter.event_type)}")
+        if candidate_filter.needs_target:
+            where.append("target IS NOT NULL")
+        for column, text in raw_substrings(candidate_filter):
+            where.append(f"position({column}, {bound(text)}) > 0")
+        alternatives.append(" AND ".join(where) or "1")
+    return "((" + (") OR (".join(alternatives) or "0") + "))", params
 
 
 # -- operations, run inside one PostgreSQL transaction ----------------------------------------
 
 
 def _apply_all(
-    conn: Conn,
-    app_id: str,
-    operations: Sequence[Operation],
-    received_at: int,
-    stored_ids: set[str],
+    tx: PostgresIdentity, operations: Sequence[Operation], received_at: int, known: set[str]
 ) -> tuple[list[Outcome], list[Row]]:
-    """Apply `operations` in order: the outcomes, and the event rows for ClickHouse."""
-    event_ids = [op.event_id for op in operations if isinstance(op, NewEvent)]
-    known = stored_ids | _deleted_event_ids(conn, app_id, event_ids)
+    """Apply `operations` in order: the outcomes, and the event rows for ClickHouse. Events
+    between two user operations are stored together: each user they name looked up once and
+    touched once."""
     outcomes: list[Outcome] = []
     rows: list[Row] = []
-    spans: dict[str, tuple[int, int]] = {}  # user_id named by events -> (first, last) time
-    holders: dict[str, str] = {}  # identity -> the user_id its events are stored under
+    users: dict[tuple[str | None, str | None], KnownUser] = {}  # (user_id, identity) named
+    spans: dict[str, tuple[int, int]] = {}  # canonical user_id -> (first, last) event time
     for op in operations:
         if not isinstance(op, NewEvent):
-            _touch_all(conn, app_id, spans)  # an identify may merge them: users exist first
-            spans = {}
-            holders = {}
-            outcomes.append(_apply_user_operation(conn, app_id, op))
+            tx.touch_all(spans)  # before an identify may merge these users
+            users, spans = {}, {}
+            outcomes.append(apply_user_operation(tx, op, received_at))
             continue
         if op.event_id in known:
             outcomes.append(DUPLICATE)
             continue
         known.add(op.event_id)
-        if op.user_id is not None:
-            user_id = op.user_id
-        else:
-            identity = _named_identity(op)
-            if identity not in holders:
-                holders[identity] = _holder_or_create(conn, app_id, identity).user_id
-            user_id = holders[identity]
-        first, last = spans.get(user_id, (op.time, op.time))
-        spans[user_id] = (min(first, op.time), max(last, op.time))
-        rows.append(_event_row(app_id, user_id, op, received_at))
+        named = (op.user_id, None if op.user_id is not None else op.identity)
+        user = users.get(named)
+        if user is None:
+            user = users[named] = event_user(tx, op)
+        first, last = spans.get(user.user_id, (op.time, op.time))
+        spans[user.user_id] = (min(first, op.time), max(last, op.time))
+        rows.append(_event_row(tx.app_id, user.user_id, op, received_at, len(rows)))
         outcomes.append(STORED)
-    _touch_all(conn, app_id, spans)
+    tx.touch_all(spans)
     return outcomes, rows
 
 
-def _event_row(app_id: str, user_id: str, event: NewEvent, received_at: int) -> Row:
+def _event_row(app_id: str, user_id: str, event: NewEvent, received_at: int, seq: int) -> Row:
     return (
-        app_id,
-        event.event_id,
-        user_id,
-        event.session_id,
-        event.pageview_id,
-        event.type,
-        event.name,
-        event.time,
-        received_at,
-        _dumps(event.properties),
-        None if event.page is None else _dumps(event.page),
-        None if event.target is None else _dumps(event.target),
-        event.source,
-        None if event.session is None else _dumps(event.session),
-    )
+        app_id, event.event_id, user_id, event.session_id, event.pageview_id, event.type,
+        event.name, event.time, received_at, seq, dumps(event.properties),
+        None if event.page is None else dumps(event.page),
+        None if event.target is None else dumps(event.target), event.source,
+        None if event.session is None else dumps(event.session),
+    )  # fmt: skip
 
 
 def _deleted_event_ids(conn: Conn, app_id: str, event_ids: list[str]) -> set[str]:
@@ -416,201 +837,22 @@ def _deleted_event_ids(conn: Conn, app_id: str, event_ids: list[str]) -> set[str
     return {row[0] for row in rows}
 
 
-def _touch_all(conn: Conn, app_id: str, spans: dict[str, tuple[int, int]]) -> None:
-    """Create the users events named, or widen their first and last seen times. A user keeps
-    its own span; a canonical user's is that of itself and those merged into it."""
-    if not spans:
-        return
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO users (app_id, user_id, first_seen, last_seen) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (app_id, user_id) DO UPDATE SET"
-            " first_seen = LEAST(users.first_seen, EXCLUDED.first_seen),"
-            " last_seen = GREATEST(users.last_seen, EXCLUDED.last_seen)",
-            [(app_id, user_id, first, last) for user_id, (first, last) in sorted(spans.items())],
-        )
-
-
-def _apply_user_operation(conn: Conn, app_id: str, op: Identify | SetUserProperties) -> Outcome:
-    if op.record_id is not None:
-        cursor = conn.execute(
-            "INSERT INTO applied_records (app_id, record_id) VALUES (%s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (app_id, op.record_id),
-        )
-        if cursor.rowcount == 0:
-            return DUPLICATE
-    if isinstance(op, Identify):
-        return _identify(conn, app_id, op)
-    return _set_user_properties(conn, app_id, op)
-
-
-def _identify(conn: Conn, app_id: str, op: Identify) -> Outcome:
-    subject = _canonical(conn, app_id, op.user_id)
-    holder = _holder(conn, app_id, op.identity)
-    month = identify_month(now_ms())  # the server's month: a backdated call cannot dodge it
-    user_ids_this_month = None
-    if op.source == "server":
-        user_ids_this_month = conn.execute(
-            "SELECT COUNT(*) FROM server_identifies"
-            " WHERE app_id = %s AND identity = %s AND month = %s",
-            (app_id, op.identity, month),
-        ).fetchone()[0]  # type: ignore[index]
-    decision = decide_identify(
-        op.identity, subject, holder, user_ids_this_month=user_ids_this_month
-    )
-    action = decision.action
-    if action is IdentifyAction.REFUSE:
-        assert decision.warning_kind is not None and decision.message is not None
-        conn.execute(
-            "INSERT INTO warnings (app_id, time, kind, message, user_id, detail)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (
-                app_id,
-                now_ms(),
-                decision.warning_kind,
-                decision.message,
-                op.user_id,
-                _dumps({"user_id": op.user_id, "identity": op.identity, "record_id": op.record_id}),
-            ),
-        )
-        return Outcome("refused", decision.message)
-    if action is IdentifyAction.CREATE_IDENTIFIED:
-        _insert_user(conn, app_id, op.user_id, identity=op.identity, seen=op.time)
-    elif action is IdentifyAction.JOIN_HOLDER:
-        assert holder is not None
-        _insert_user(conn, app_id, op.user_id, merged_into=holder.user_id)
-        _touch_all(conn, app_id, {holder.user_id: (op.time, op.time)})
-    elif action is IdentifyAction.CLAIM:
-        assert subject is not None
-        conn.execute(
-            "UPDATE users SET identity = %s WHERE app_id = %s AND user_id = %s",
-            (op.identity, app_id, subject.user_id),
-        )
-        _touch_all(conn, app_id, {subject.user_id: (op.time, op.time)})
-    elif action is IdentifyAction.MERGE_INTO_HOLDER:
-        assert subject is not None and holder is not None
-        _merge(conn, app_id, absorbed=subject.user_id, surviving=holder.user_id)
-        _touch_all(conn, app_id, {holder.user_id: (op.time, op.time)})
-    else:
-        assert subject is not None
-        _touch_all(conn, app_id, {subject.user_id: (op.time, op.time)})
-    if op.source == "server" and action is not IdentifyAction.NOTHING:
-        conn.execute(
-            "INSERT INTO server_identifies (app_id, identity, month, user_id)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (app_id, op.identity, month, op.user_id),
-        )
-    return STORED
-
-
-def _set_user_properties(conn: Conn, app_id: str, op: SetUserProperties) -> Outcome:
-    if op.user_id is not None:
-        user = _canonical(conn, app_id, op.user_id)
-        if user is None:
-            _insert_user(conn, app_id, op.user_id)
-            user = KnownUser(op.user_id, None)
-        _touch_all(conn, app_id, {op.user_id: (op.time, op.time)})
-    else:
-        user = _holder_or_create(conn, app_id, _named_identity(op))
-    old = _properties(conn, app_id, user.user_id)
-    conn.execute(
-        "UPDATE users SET properties = %s WHERE app_id = %s AND user_id = %s",
-        (_dumps({**old, **op.properties}), app_id, user.user_id),
-    )
-    return STORED
-
-
-def _named_identity(op: NewEvent | SetUserProperties) -> str:
-    """The identity of an operation without a user id (a real check: `python -O` drops asserts)."""
-    if op.identity is None:
-        raise InvalidOperation(f"{type(op).__name__} names neither a user_id nor an identity")
-    return op.identity
-
-
-def _merge(conn: Conn, app_id: str, *, absorbed: str, surviving: str) -> None:
-    """Point the absorbed user and those merged into it at the surviving user, which takes
-    the absorbed user's properties where it has none of its own. No event is touched."""
-    conn.execute(
-        "UPDATE users SET merged_into = %s"
-        " WHERE app_id = %s AND (user_id = %s OR merged_into = %s)",
-        (surviving, app_id, absorbed, absorbed),
-    )
-    properties = merged_properties(
-        _properties(conn, app_id, absorbed), _properties(conn, app_id, surviving)
-    )
-    conn.execute(
-        "UPDATE users SET properties = %s WHERE app_id = %s AND user_id = %s",
-        (_dumps(properties), app_id, surviving),
-    )
-
-
-def _canonical(conn: Conn, app_id: str, user_id: str) -> KnownUser | None:
-    row = conn.execute(
-        "SELECT COALESCE(c.user_id, u.user_id),"
-        " CASE WHEN c.user_id IS NULL THEN u.identity ELSE c.identity END"
-        " FROM users u LEFT JOIN users c ON c.app_id = u.app_id AND c.user_id = u.merged_into"
-        " WHERE u.app_id = %s AND u.user_id = %s",
-        (app_id, user_id),
-    ).fetchone()
-    return None if row is None else KnownUser(row[0], row[1])
-
-
-def _holder(conn: Conn, app_id: str, identity: str) -> KnownUser | None:
-    row = conn.execute(
-        "SELECT user_id FROM users WHERE app_id = %s AND identity = %s AND merged_into IS NULL",
-        (app_id, identity),
-    ).fetchone()
-    return None if row is None else KnownUser(row[0], identity)
-
-
-def _holder_or_create(conn: Conn, app_id: str, identity: str) -> KnownUser:
-    user = _holder(conn, app_id, identity)
-    while user is None:
-        user_id = str(secrets.randbelow(2**53))
-        if _canonical(conn, app_id, user_id) is None:
-            _insert_user(conn, app_id, user_id, identity=identity)
-            user = KnownUser(user_id, identity)
-    return user
-
-
-def _insert_user(
-    conn: Conn,
-    app_id: str,
-    user_id: str,
-    *,
-    identity: str | None = None,
-    merged_into: str | None = None,
-    seen: int | None = None,
-) -> None:
-    conn.execute(
-        "INSERT INTO users (app_id, user_id, identity, first_seen, last_seen, merged_into)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        (app_id, user_id, identity, seen, seen, merged_into),
-    )
-
-
-def _properties(conn: Conn, app_id: str, user_id: str) -> dict[str, object]:
-    row = conn.execute(
-        "SELECT properties FROM users WHERE app_id = %s AND user_id = %s", (app_id, user_id)
-    ).fetchone()
-    assert row is not None
-    properties: dict[str, object] = json.loads(row[0])
-    return properties
-
-
-def _requested_user_ids(conn: Conn, app_id: str, named_users: list[dict[str, str]]) -> list[str]:
-    """Every user id of the users a deletion names: each canonical user and those merged in."""
-    canonical_ids = []
+def _named_users(tx: PostgresIdentity, named_users: list[dict[str, str]]) -> list[KnownUser]:
+    """The canonical users a deletion request names (by user id or identity) that exist."""
+    found = []
     for named in named_users:
         if "user_id" in named:
-            user = _canonical(conn, app_id, str(named["user_id"]))
+            user = tx.canonical_user(str(named["user_id"]))
         else:
-            user = _holder(conn, app_id, named["identity"])
+            user = tx.identity_holder(named["identity"])
         if user is not None:
-            canonical_ids.append(user.user_id)
-    if not canonical_ids:
-        return []
+            found.append(user)
+    return found
+
+
+def _ids_of(conn: Conn, app_id: str, users: list[KnownUser]) -> list[str]:
+    """Every user id of these canonical users: their own and those merged into them."""
+    canonical_ids = [user.user_id for user in users]
     rows = conn.execute(
         "SELECT user_id FROM users WHERE app_id = %s"
         " AND (user_id = ANY(%s) OR merged_into = ANY(%s))",
@@ -619,7 +861,7 @@ def _requested_user_ids(conn: Conn, app_id: str, named_users: list[dict[str, str
     return sorted(row[0] for row in rows)
 
 
-def _remember_deleted_events(conn: Conn, app_id: str, event_ids: list[str]) -> None:
+def _tombstones(conn: Conn, app_id: str, event_ids: list[str]) -> None:
     with conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO applied_records (app_id, record_id) VALUES (%s, %s)"
@@ -629,16 +871,27 @@ def _remember_deleted_events(conn: Conn, app_id: str, event_ids: list[str]) -> N
 
 
 def _delete_user_rows(
-    conn: Conn, app_id: str, user_ids: list[str], deletion_request_id: str
+    conn: Conn,
+    app_id: str,
+    users: list[KnownUser],
+    user_ids: list[str],
+    deletion_request_id: str,
+    hashes: list[str],
 ) -> None:
-    conn.execute("DELETE FROM warnings WHERE app_id = %s AND user_id = ANY(%s)", (app_id, user_ids))
+    """Delete the users' rows and what names them; keep of the request only keyed hashes."""
+    identities = [user.identity for user in users if user.identity is not None]
     conn.execute(
-        "DELETE FROM server_identifies WHERE app_id = %s AND user_id = ANY(%s)",
-        (app_id, user_ids),
+        "DELETE FROM warnings WHERE app_id = %s AND (user_id = ANY(%s) OR identity = ANY(%s))",
+        (app_id, user_ids, identities),
+    )
+    conn.execute(
+        "DELETE FROM server_identifies WHERE app_id = %s"
+        " AND (user_id = ANY(%s) OR identity = ANY(%s))",
+        (app_id, user_ids, identities),
     )
     conn.execute("DELETE FROM users WHERE app_id = %s AND user_id = ANY(%s)", (app_id, user_ids))
-    # The request keeps no identity or user id once they are gone: only its id and status.
     conn.execute(
-        "UPDATE deletion_requests SET users = '[]' WHERE deletion_request_id = %s",
-        (deletion_request_id,),
+        "UPDATE deletion_requests SET status = 'erased', users = '[]', user_hashes = %s"
+        " WHERE deletion_request_id = %s",
+        (json.dumps(hashes), deletion_request_id),
     )

@@ -358,17 +358,23 @@ def _filter_conditions(candidate_filter: CandidateFilter) -> tuple[list[str], li
         params.append(candidate_filter.event_type)
     if candidate_filter.needs_target:
         where.append("target IS NOT NULL")
-    # A text stored in JSON reads the same in the raw column unless JSON had to escape it.
+    for column, text in raw_substrings(candidate_filter):
+        where.append(f"instr({column}, ?) > 0")
+        params.append(text)
+    return where, params
+
+
+def raw_substrings(candidate_filter: CandidateFilter) -> list[tuple[str, str]]:
+    """(column expression, text): the texts the filter needs that must appear as they are in
+    the raw JSON column. The expressions (`page`, `target`, `lower(target)`) read alike in
+    SQLite and ClickHouse, whose backend renders the same conditions."""
     needed = [
         *(("page", text) for text in candidate_filter.url_contains),
         *(("target", text) for text in candidate_filter.text_contains),
         *(("lower(target)", text) for text in candidate_filter.lower_hierarchy_contains),
     ]
-    for column, text in needed:
-        if not _JSON_ESCAPED.search(text):
-            where.append(f"instr({column}, ?) > 0")
-            params.append(text)
-    return where, params
+    # A text stored in JSON reads the same in the raw column unless JSON had to escape it.
+    return [(column, text) for column, text in needed if not _JSON_ESCAPED.search(text)]
 
 
 def _event_row(row: Any) -> EventRow:

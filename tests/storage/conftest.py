@@ -13,11 +13,24 @@ from collector.run_sync import collected
 from collector.storage import open_storage
 from collector.storage.base import Operation, Storage, StoredEvent, StoredUser
 from tests.run_async import run_async
+from tests.services import ClickHouseServer, PostgresServer
+
+
+def _scaleout_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Storage]:
+    """New empty databases on the session's private ClickHouse and PostgreSQL (tests/conftest.py;
+    a server that cannot start fails the test with the reason); each call opens the pair."""
+    clickhouse: ClickHouseServer = request.getfixturevalue("clickhouse_server")
+    postgres: PostgresServer = request.getfixturevalue("postgres_server")
+    db = clickhouse.database_url(clickhouse.create_database())
+    state = postgres.database_url(postgres.create_database())
+    return lambda: open_storage(db, state)
+
 
 # For each backend, an opener of one empty data set (pytest's request, a temporary folder): each
 # call opens another storage on that same data, as another collector would.
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Callable[[], Storage]]] = {
     "sqlite": lambda request, tmp_path: lambda: open_storage(tmp_path / "footfall.sqlite3"),
+    "clickhouse+postgresql": _scaleout_pair,
 }
 
 
