@@ -231,18 +231,19 @@ class ClickHouse:
         time.sleep(1.1)
         self.insert_events([WAKE_ROW])
 
-    def holds(self, text: str) -> bool:
-        """Whether any stored value, or a mutation's text, contains `text`."""
+    def holds(self, needle: bytes) -> bool:
+        """Whether any stored value, or a mutation's text, holds the bytes `needle`."""
         columns = ", ".join(f"ifNull(toString({column}), '')" for column in EVENT_COLUMNS)
+        found = "position({}, unhex(%(hex)s)) > 0"
         [[rows]] = self.execute(
             f"SELECT count() FROM {self.database}.events"
-            f" WHERE position(concat({columns}), %(text)s) > 0",
-            {"text": text},
+            f" WHERE {found.format(f'concat({columns})')}",
+            {"hex": needle.hex()},
         )
         [[mutations]] = self.execute(
             "SELECT count() FROM system.mutations"
-            " WHERE database = %(database)s AND position(command, %(text)s) > 0",
-            {"database": self.database, "text": text},
+            f" WHERE database = %(database)s AND {found.format('command')}",
+            {"database": self.database, "hex": needle.hex()},
         )
         return rows + mutations > 0
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import orjson
 import psycopg
 import psycopg.errors
 from psycopg.rows import tuple_row
@@ -28,6 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from collector.clock import now_ms
 from collector.storage.base import KnownUser, StorageUnavailable, UserState
+from collector.storage.sqlite import _dumps as dumps  # the one JSON encoding of stored values
 
 T = TypeVar("T")
 
@@ -87,7 +87,8 @@ CREATE TABLE IF NOT EXISTS warnings (
     message TEXT NOT NULL,
     user_id TEXT NULL,  -- of `detail`, so that a deletion finds them
     identity TEXT NULL,
-    detail TEXT NOT NULL
+    detail TEXT NOT NULL,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY
 );
 CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
 ALTER TABLE warnings ALTER COLUMN message SET STATISTICS 0,
@@ -226,16 +227,18 @@ class Postgres:
             finally:
                 conn.rollback()
 
-    def holds(self, text: str) -> bool:
-        """Whether any text column of any of our tables contains `text`."""
+    def holds(self, needle: bytes) -> bool:
+        """Whether any text column of any of our tables holds the bytes `needle` (in UTF-8)."""
         columns = self.read(
             "SELECT table_name, column_name FROM information_schema.columns"
             " WHERE table_schema = current_schema() AND data_type IN ('text', 'bytea')"
         )
         return any(
             self.read(
-                f'SELECT 1 FROM "{table}" WHERE strpos("{column}"::text, %s) > 0 LIMIT 1',
-                (text,),
+                f'SELECT 1 FROM "{table}"'
+                f" WHERE position(%s::bytea IN convert_to(\"{column}\"::text, 'UTF8')) > 0"
+                " LIMIT 1",
+                (needle,),
             )
             for table, column in columns
         )
@@ -402,11 +405,6 @@ class PostgresIdentity:
             (self.app_id, record_id),
         )
         return cursor.rowcount == 1
-
-
-def dumps(value: object) -> str:
-    """Compact JSON text, as the SQLite backend writes it."""
-    return orjson.dumps(value).decode()
 
 
 def _text_or_none(value: object) -> str | None:

@@ -41,6 +41,7 @@ from collector.storage.base import (
     SessionEvents,
     StoredEvent,
     StoredUser,
+    StoredWarning,
     TimeBuckets,
     UserRow,
     deletion_log_hash,
@@ -289,6 +290,13 @@ class ScaleOutStorage:
                 app_id=row[0], user_id=row[1], identity=row[2], properties=json.loads(row[3]),
                 merged_user_ids=list(row[6]), first_seen=row[4], last_seen=row[5],
             )  # fmt: skip
+
+    async def warnings(self, app_id: str) -> list[StoredWarning]:
+        rows = await self._read(
+            "SELECT time, kind, message, detail FROM warnings WHERE app_id = %s ORDER BY seq",
+            (app_id,),
+        )
+        return [StoredWarning(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
 
     async def app_totals(self) -> dict[str, AppTotals]:
         events: dict[str, int] = dict(
@@ -720,8 +728,7 @@ class ScaleOutStorage:
             return {
                 needle
                 for needle in needles
-                if self._clickhouse.holds(needle.decode("utf-8", "replace"))
-                or self._postgres.holds(needle.decode("utf-8", "replace"))
+                if self._clickhouse.holds(needle) or self._postgres.holds(needle)
             }
 
         return await self._off_loop(scan)
