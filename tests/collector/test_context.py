@@ -8,14 +8,20 @@ from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
 from collector.context import (
+    CONTEXT_FIELDS,
     DEFAULT_GEO_DB,
+    NO_REQUEST_CONTEXT,
     GeoDatabase,
     GeoDatabaseMissing,
     Location,
+    RequestContexts,
     UserAgentContext,
+    event_context,
+    initial_user_properties,
     open_geo_database,
     user_agent_context,
 )
+from tests.collector.wire import PAGE_CONTEXT
 
 # User-Agents as these browsers send them.
 USER_AGENTS = [
@@ -146,3 +152,69 @@ def test_a_database_in_maxminds_geoip2_layout_is_read_too(tmp_path: Path) -> Non
         assert database.locate("1.1.1.1") == Location()
     finally:
         database.close()
+
+
+IPHONE = USER_AGENTS[4][0]
+
+
+def test_a_requests_context_names_the_device_and_the_place_and_keeps_no_address(
+    geo: GeoDatabase,
+) -> None:
+    context = RequestContexts(geo, store_ip=False).of(IPHONE, "81.2.69.142")
+    assert context == {
+        "browser": "Mobile Safari",
+        "browser_version": "17.5",
+        "os": "iOS",
+        "os_version": "17.5",
+        "device_type": "Mobile",
+        "country": "GB",
+        "region": "England",
+        "city": "London",
+        "ip": None,
+    }
+    kept = RequestContexts(geo, store_ip=True).of(IPHONE, "81.2.69.142")
+    assert kept["ip"] == "81.2.69.142"
+
+
+def test_without_a_geo_database_the_place_is_unknown_and_the_rest_known() -> None:
+    context = RequestContexts(None, store_ip=False).of(IPHONE, "81.2.69.142")
+    assert context["country"] is context["region"] is context["city"] is None
+    assert context["browser"] == "Mobile Safari"
+
+
+def test_an_events_context_has_every_exported_field_page_ones_checked_again(
+    geo: GeoDatabase,
+) -> None:
+    request = RequestContexts(geo, store_ip=False).of(IPHONE, "8.8.8.8")
+    context = event_context(PAGE_CONTEXT, request)
+    assert tuple(context) == CONTEXT_FIELDS
+    assert (
+        context["screen"] == {"width": 1920, "height": 1080} and context["city"] == "Mountain View"
+    )
+    forged = event_context({"screen": "huge", "language": "fr-FR"}, NO_REQUEST_CONTEXT)
+    assert forged == {**dict.fromkeys(CONTEXT_FIELDS), "language": "fr-FR"}
+
+
+def test_initial_user_properties_take_heaps_names_from_the_session_and_the_context(
+    geo: GeoDatabase,
+) -> None:
+    session = {
+        "landing_page": "https://shop.example.com/?utm_source=news&utm_campaign=spring",
+        "initial_referrer": "https://news.example.org/",
+        "utm_source": "news",
+        "utm_campaign": "spring",
+    }
+    context = event_context(PAGE_CONTEXT, RequestContexts(geo, False).of(IPHONE, "1.1.1.1"))
+    assert initial_user_properties(session, context) == {
+        "Initial Referrer": "https://news.example.org/",
+        "Initial Landing Page": "https://shop.example.com/?utm_source=news&utm_campaign=spring",
+        "Initial UTM Source": "news",
+        "Initial UTM Campaign": "spring",
+        "Initial Browser": "Mobile Safari",
+        "Initial Device Type": "Mobile",
+        "Initial Platform": "iOS",
+        "Initial Country": "AU",
+        "Initial Region": "New South Wales",
+        "Initial City": "Sydney",
+    }
+    assert initial_user_properties(None, None) == {}
