@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from collector.bridge import bridge_routes
+from collector.context import RequestContexts, open_geo_database
 from collector.dashboard import dashboard_mount
 from collector.dashboard.web import SecurityHeaders
 from collector.deletion import deletion_routes, resume_pending_deletions
@@ -32,6 +33,9 @@ def create_app(settings: Settings) -> Starlette:
     flushed at shutdown."""
     storage = open_storage(settings.db, settings.state)
 
+    geo = open_geo_database(settings.geo_db)
+    contexts = RequestContexts(geo, settings.store_ip)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.demo:
@@ -42,11 +46,13 @@ def create_app(settings: Settings) -> Starlette:
         await resume_pending_deletions(storage)
         yield
         await storage.close()
+        if geo is not None:
+            geo.close()
 
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
-        *ingest_routes(storage, settings),
-        *observed_routes(storage, settings),
+        *ingest_routes(storage, settings, contexts),
+        *observed_routes(storage, settings, contexts),
         *bridge_routes(storage),
         *server_api_routes(storage, settings),
         *deletion_routes(storage, settings),

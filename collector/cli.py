@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from collector.context import DEFAULT_GEO_DB
 from collector.export import exported_event, exported_user, write_json_lines
 from collector.run_sync import run_sync
 from collector.settings import Settings
@@ -55,6 +56,8 @@ def serve(args: argparse.Namespace) -> int:
         admin_password=_admin_password(args.admin_password),
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
         request_log=args.request_log,
+        geo_db=args.geo_db,
+        store_ip=args.store_ip,
     )
     run_server(settings)
     return 0
@@ -215,6 +218,18 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="append every request (method, path, query, body) to this file as JSON lines,"
         " for tests that check what reached the collector",
+    )
+    serve_cmd.add_argument(
+        "--geo-db",
+        type=Path,
+        metavar="PATH",
+        help="city database in MaxMind's format (.mmdb, or a folder of them) for events' country,"
+        f" region and city (default: {DEFAULT_GEO_DB}, installed by ./dev.sh)",
+    )
+    serve_cmd.add_argument(
+        "--store-ip",
+        action="store_true",
+        help="keep each event's client address in its context (default: only the place)",
     )
     serve_cmd.set_defaults(run=serve)
 

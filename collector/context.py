@@ -58,7 +58,7 @@ class Location:
 UNKNOWN_LOCATION = Location()
 
 
-class GeoDatabaseMissing(Exception):
+class GeoDatabaseMissing(ValueError):
     """The geo database named is not there; the message says how to install one."""
 
 
@@ -169,15 +169,18 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def open_geo_database(path: Path, *, required: bool) -> GeoDatabase | None:
-    """The database at `path`; when it is missing, GeoDatabaseMissing if `required` (the
-    operator named it), else None (geo fields stay unknown)."""
+def open_geo_database(given: Path | None) -> GeoDatabase | None:
+    """The database the operator named (GeoDatabaseMissing when it is not there), else the one
+    ./dev.sh installs, or None when that is missing too (geo fields stay unknown)."""
     try:
-        return GeoDatabase(path)
+        return GeoDatabase(given or DEFAULT_GEO_DB)
     except GeoDatabaseMissing:
-        if required:
+        if given is not None:
             raise
         return None
+
+
+RequestContext = dict[str, str | None]  # REQUEST_CONTEXT_FIELDS
 
 
 class RequestContexts:
@@ -188,7 +191,7 @@ class RequestContexts:
         self.geo = geo
         self.store_ip = store_ip
 
-    def of(self, user_agent: str, client_address: str | None) -> dict[str, str | None]:
+    def of(self, user_agent: str, client_address: str | None) -> RequestContext:
         """The request's context fields: the User-Agent's and the client address's (the
         peer's, or what a trusted proxy forwarded, collector/proxy.py)."""
         location = UNKNOWN_LOCATION
@@ -202,10 +205,10 @@ class RequestContexts:
 
 
 # A server-side API call's event: the request is the customer's server, not the visitor.
-NO_REQUEST_CONTEXT: dict[str, str | None] = dict.fromkeys(REQUEST_CONTEXT_FIELDS)
+NO_REQUEST_CONTEXT: RequestContext = dict.fromkeys(REQUEST_CONTEXT_FIELDS)
 
 
-def event_context(page_context: object, request: dict[str, str | None]) -> dict[str, object]:
+def event_context(page_context: object, request: RequestContext) -> dict[str, object]:
     """An event's stored context: the page's (as the tracker sent it, checked again since any
     client may post) and the request's."""
     return {**clean_page_context(page_context), **request}

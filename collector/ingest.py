@@ -31,6 +31,7 @@ from collector.batch_answer import (
 )
 from collector.bots import is_bot
 from collector.clock import WEB_MAX_AGE_MS, TimeRefused, event_time, now_ms
+from collector.context import RequestContext, RequestContexts
 from collector.request_body import (
     RequestProblem,
     app_id_of,
@@ -52,6 +53,7 @@ from collector.storage.base import (
 )
 from snippet.validate import (
     RESERVED_TRACK_NAMES,
+    clean_page_context,
     clean_properties,
     clean_user_properties,
     event_name_problem,
@@ -85,6 +87,22 @@ CORS_HEADERS = {
 
 
 @dataclass(frozen=True)
+class Sender:
+    """Who sent a request: its User-Agent (bots are dropped by it) and the context it gives
+    every event of the batch (collector/context.py)."""
+
+    user_agent: str
+    context: RequestContext
+
+    @staticmethod
+    def of(request: Request, contexts: RequestContexts) -> "Sender":
+        """The sender of `request`, from its peer address (or a trusted proxy's forward)."""
+        user_agent = request.headers.get("user-agent", "")
+        client = request.client.host if request.client else None
+        return Sender(user_agent, contexts.of(user_agent, client))
+
+
+@dataclass(frozen=True)
 class Batch:
     """A parsed body: the app and its records, not yet checked one by one."""
 
@@ -110,14 +128,15 @@ class _FlatBody(msgspec.Struct):
 _decode_flat_body = msgspec.json.Decoder(_FlatBody).decode
 
 
-def ingest_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
+def ingest_routes(
+    storage: Storage, settings: Settings, contexts: RequestContexts
+) -> list[BaseRoute]:
     """The ingest endpoint, with CORS for any origin."""
 
     async def ingest(request: Request, cors: dict[str, str]) -> Response:
         batch = parse_body(await read_body(request, settings.max_ingest_bytes))
         await require_known_app(storage, batch.app_id)
-        user_agent = request.headers.get("user-agent", "")
-        answer = await ingest_batch(storage, settings, batch, user_agent)
+        answer = await ingest_batch(storage, settings, batch, Sender.of(request, contexts))
         if answer.nothing_usable():
             return answer.response(cors, error=answer.first_rejection("record"))
         return answer.response(cors)
@@ -193,12 +212,15 @@ def parse_batch(body: Any, *, flat: bool = False) -> Batch:
 
 
 async def ingest_batch(
-    storage: Storage, settings: Settings, batch: Batch, user_agent: str
+    storage: Storage, settings: Settings, batch: Batch, sender: Sender
 ) -> BatchAnswer:
     """The pipeline from a parsed batch of a known app on: drop bots, validate, store."""
     answer = BatchAnswer()
-    records = drop_bots(batch.records, user_agent, answer) if settings.drop_bots else batch.records
-    await store(storage, batch.app_id, validate(records, answer, flat=batch.flat), answer)
+    records = batch.records
+    if settings.drop_bots:
+        records = drop_bots(records, sender.user_agent, answer)
+    operations = validate(records, answer, sender.context, flat=batch.flat)
+    await store(storage, batch.app_id, operations, answer)
     return answer
 
 
@@ -211,19 +233,24 @@ def drop_bots(records: list[Any], user_agent: str, answer: BatchAnswer) -> list[
 
 
 def validate(
-    records: list[Any], answer: BatchAnswer, *, flat: bool = False
+    records: list[Any], answer: BatchAnswer, request_context: RequestContext, *, flat: bool = False
 ) -> list[tuple[int, Operation]]:
-    """Step: each wire record as a storage operation, with its index; the others rejected."""
-    return check_each(records, record_operation, answer, flat=flat)
+    """Step: each wire record as a storage operation, with its index; the others rejected.
+    Events get the request's context beside the page's."""
+
+    def check(record: Any) -> Operation:
+        return record_operation(record, request_context)
+
+    return check_each(records, check, answer, flat=flat)
 
 
-def record_operation(record: Any) -> Operation:
+def record_operation(record: Any, request_context: RequestContext) -> Operation:
     """The storage operation for one wire record; RecordProblem saying what is wrong."""
     if not isinstance(record, dict):
         raise RecordProblem("record must be an object")
     kind = record.get("kind")
     if kind == EVENT:
-        return event_operation(record)
+        return event_operation(record, request_context)
     if kind == IDENTIFY:
         return identify_operation(record)
     if kind == USER_PROPERTIES:
@@ -233,7 +260,7 @@ def record_operation(record: Any) -> Operation:
     )
 
 
-def event_operation(record: dict[str, Any]) -> NewEvent:
+def event_operation(record: dict[str, Any], request_context: RequestContext) -> NewEvent:
     """A web event record, checked against the protocol and Heap's limits."""
     event_type = record.get("type")
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
@@ -265,6 +292,7 @@ def event_operation(record: dict[str, Any]) -> NewEvent:
         page=_page(record.get("page")),
         target=target,
         session=_session_of_batch(record.get("session")),
+        context={**_page_context_of_batch(record.get("context")), **request_context},
     )
 
 
@@ -377,6 +405,10 @@ def _same_flat_properties(value: object, last: object) -> bool:
 _page = _SameAsLast(lambda value: _text_fields(value, PAGE_FIELDS, "page", cut=True))
 _session_of_batch = _SameAsLast(_session)
 _properties_of_batch = _SameAsLast(clean_properties, _same_flat_properties)
+# repr tells 1 from True, which == does not (a size of True is no size).
+_page_context_of_batch = _SameAsLast(
+    clean_page_context, lambda value, last: value == last and repr(value) == repr(last)
+)
 
 
 def _text_fields(

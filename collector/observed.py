@@ -19,7 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from collector.batch_answer import require_known_app
 from collector.clock import now_ms
-from collector.ingest import Batch, ingest_batch, page_endpoint, parse_batch
+from collector.context import RequestContexts
+from collector.ingest import Batch, Sender, ingest_batch, page_endpoint, parse_batch
 from collector.request_body import RequestProblem, error_response, read_json
 from collector.settings import Settings
 from collector.storage.base import Storage
@@ -132,7 +133,9 @@ def _first_time(message_json: str) -> float:
     return float(min([now_ms(), *times]))
 
 
-def observed_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
+def observed_routes(
+    storage: Storage, settings: Settings, contexts: RequestContexts
+) -> list[BaseRoute]:
     """The fallback endpoint, with the same CORS as /api/ingest."""
 
     async def observed(request: Request, cors: dict[str, str]) -> Response:
@@ -142,8 +145,8 @@ def observed_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
         records = [record for body in bodies for record in parse_batch(json.loads(body)).records]
         if not records and warnings:  # the tracker refused it all: say why
             return error_response(400, "; ".join(warnings), cors)
-        user_agent = request.headers.get("user-agent", "")
-        answer = await ingest_batch(storage, settings, Batch(app_id, records), user_agent)
+        sender = Sender.of(request, contexts)  # the visitor's browser sent the fallback
+        answer = await ingest_batch(storage, settings, Batch(app_id, records), sender)
         return answer.response(cors)
 
     return [Route("/api/observed", page_endpoint(observed), methods=["POST", "OPTIONS"])]

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 from collector.app import create_app
 from collector.bundle import bundle_is_built
+from collector.context import DEFAULT_GEO_DB, open_geo_database
 from collector.run_sync import run_sync
 from collector.settings import Settings
 from collector.storage import open_storage
@@ -29,6 +30,9 @@ SETTINGS_ENV = "FOOTFALL_SETTINGS"
 def run_server(settings: Settings) -> None:
     """Serve until interrupted (SIGINT or SIGTERM, after which pending writes are committed)."""
     run_sync(open_storage(settings.db, settings.state).close())  # a bad --db fails here, clearly
+    geo = open_geo_database(settings.geo_db)  # and a --geo-db that is not there
+    if geo is not None:
+        geo.close()
     os.environ[SETTINGS_ENV] = settings_to_json(settings)
     server = Granian(
         "collector.server:app_from_environment",
@@ -55,6 +59,11 @@ def startup_line(settings: Settings) -> str:
         line += (
             f"; no tracker bundle in {bundle_dir}, so /js/ answers 503 until you run"
             " `python build.py`"
+        )
+    if settings.geo_db is None and not DEFAULT_GEO_DB.exists():
+        line += (
+            f"; no geo database at {DEFAULT_GEO_DB}, so events' country, region and city stay"
+            " null until you run ./dev.sh or pass --geo-db"
         )
     return line
 

@@ -28,6 +28,10 @@ class Settings:
     # Addresses of HTTPS proxies whose X-Forwarded-Proto/-For headers are believed.
     trusted_proxies: tuple[str, ...] = ()
     request_log: Path | None = None  # every request appended here (collector/request_log.py)
+    # The city database in MaxMind's format (collector/context.py); None: the one ./dev.sh
+    # installs, and geo stays unknown if it is missing. A path given must exist.
+    geo_db: Path | None = None
+    store_ip: bool = False  # keep each event's client address in its context
 
 
 DEMO_APP_ID = "demo"

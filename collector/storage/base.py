@@ -76,6 +76,8 @@ class NewEvent:
     page: dict[str, str] | None = None
     target: dict[str, str] | None = None
     session: dict[str, str] | None = None
+    # collector/context.py's CONTEXT_FIELDS (web events); None for server-side API events.
+    context: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 
 from collector.batch_answer import RecordProblem
 from collector.bots import is_bot
+from collector.context import NO_REQUEST_CONTEXT
 from collector.export import iso_time
 from collector.ingest import record_operation
 from collector.request_body import RequestProblem, decompress, parse_json
@@ -183,7 +184,9 @@ def test_records_of_one_batch_each_keep_their_own_page_and_session() -> None:
     checked = []
     for page_sent, session_sent in sent:
         try:
-            operation = record_operation(event("11", "click", page=page_sent, session=session_sent))
+            operation = record_operation(
+                event("11", "click", page=page_sent, session=session_sent), NO_REQUEST_CONTEXT
+            )
         except RecordProblem as problem:
             checked.append(str(problem))
         else:
@@ -217,7 +220,9 @@ def test_records_of_one_batch_each_keep_their_own_properties() -> None:
     kept = []
     for properties in sent:
         try:
-            operation = record_operation(event("11", "click", properties=properties))
+            operation = record_operation(
+                event("11", "click", properties=properties), NO_REQUEST_CONTEXT
+            )
         except RecordProblem as problem:
             kept.append(str(problem))
         else:

@@ -119,10 +119,12 @@ def test_loopback_private_and_malformed_addresses_have_no_location(
 
 def test_a_missing_database_says_how_to_install_one(tmp_path: Path) -> None:
     with pytest.raises(GeoDatabaseMissing, match=r"run ./dev.sh .*--geo-db"):
-        open_geo_database(tmp_path / "nowhere.mmdb", required=True)
+        open_geo_database(tmp_path / "nowhere.mmdb")
     with pytest.raises(GeoDatabaseMissing):
-        open_geo_database(tmp_path, required=True)  # a folder without .mmdb files
-    assert open_geo_database(tmp_path / "nowhere.mmdb", required=False) is None
+        open_geo_database(tmp_path)  # a folder without .mmdb files
+    default = open_geo_database(None)  # the one ./dev.sh installs
+    assert default is not None and default.path == DEFAULT_GEO_DB
+    default.close()
 
 
 def test_one_mmdb_file_is_enough(tmp_path: Path) -> None:
