@@ -51,6 +51,7 @@ def fallback_body(app_id: str, records: list[dict], cookies: str = "", **config:
             "protocol": "https:",
             "in_iframe": False,
             "user_id": USER_ID,
+            "context": fake_browser.PAGE_CONTEXT,
         },
         "cookies": cookies,
         "records": [

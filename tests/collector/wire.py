@@ -8,15 +8,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from snippet.wire import AUTOCAPTURED_TYPES, event_record, identify_record, user_properties_record
+from tests.snippet.fake_browser import PAGE_CONTEXT
 
 NOW_MS = int(time.time() * 1000)
-# What the loader reads of a desktop Chromium's device (docs/protocol.md, section 1).
-PAGE_CONTEXT = {
-    "screen": {"width": 1920, "height": 1080},
-    "viewport": {"width": 1280, "height": 720},
-    "language": "en-GB",
-    "time_zone": "Europe/London",
-}
 
 
 def page(path: str = "/") -> dict[str, str]:
