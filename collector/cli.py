@@ -64,9 +64,11 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def apps_create(args: argparse.Namespace) -> int:
-    """Create an app and print its id and API key."""
-    app = _with_storage(args, lambda storage: storage.create_app(args.name, args.app_id), True)
-    print(json.dumps({"app_id": app.app_id, "api_key": app.api_key}))
+    """Create an app and print its id, API key and project."""
+    app = _with_storage(
+        args, lambda storage: storage.create_app(args.name, args.app_id, args.project), True
+    )
+    print(json.dumps({"app_id": app.app_id, "api_key": app.api_key, "project_id": app.project_id}))
     return 0
 
 
@@ -239,6 +241,12 @@ def _parser() -> argparse.ArgumentParser:
     create_cmd = apps_cmd.add_parser("create", help="create an app; prints its id and API key")
     create_cmd.add_argument("--name", required=True)
     create_cmd.add_argument("--app-id")
+    create_cmd.add_argument(
+        "--project",
+        metavar="APP_ID",
+        help="make the app an environment of this app's project (whose main environment, its"
+        " first app, authorises deletions, which cover every environment)",
+    )
     _add_storage_options(create_cmd)
     create_cmd.set_defaults(run=apps_create)
     update_cmd = apps_cmd.add_parser("update", help="change an app's bridge origins; prints them")

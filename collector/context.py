@@ -16,7 +16,7 @@ import maxminddb
 import ua_parser
 
 from snippet.validate import clean_page_context
-from snippet.wire import PAGE_CONTEXT_FIELDS, UTM_PARAMETERS, PageContext
+from snippet.wire import PAGE_CONTEXT_FIELDS
 
 # The npm package (pinned in package.json) that ./dev.sh installs: DB-IP's free city database,
 # CC BY 4.0, one file for IPv4 and one for IPv6.
@@ -212,33 +212,3 @@ def event_context(page_context: object, request: RequestContext) -> dict[str, ob
     """An event's stored context: the page's (as the tracker sent it, checked again since any
     client may post) and the request's."""
     return {**clean_page_context(page_context), **request}
-
-
-# Heap's user properties that the first recorded session sets and nothing changes after.
-INITIAL_FROM_SESSION = {
-    "Initial Referrer": "initial_referrer",
-    "Initial Landing Page": "landing_page",
-    **{f"Initial UTM {name[4:].capitalize()}": name for name in UTM_PARAMETERS},
-}
-INITIAL_FROM_CONTEXT = {
-    "Initial Browser": "browser",
-    "Initial Device Type": "device_type",
-    "Initial Platform": "os",
-    "Initial Country": "country",
-    "Initial Region": "region",
-    "Initial City": "city",
-}
-
-
-def initial_user_properties(
-    session: dict[str, str] | None, context: PageContext | None
-) -> dict[str, str]:
-    """Heap's initial user properties from a user's first web event: its session's landing
-    page, referrer and UTM parameters, and its browser, device, platform and place (those
-    known)."""
-    session, context = session or {}, context or {}
-    found: dict[str, object] = {
-        name: session.get(field) for name, field in INITIAL_FROM_SESSION.items()
-    }
-    found |= {name: context.get(field) for name, field in INITIAL_FROM_CONTEXT.items()}
-    return {name: value for name, value in found.items() if isinstance(value, str)}

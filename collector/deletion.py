@@ -42,6 +42,13 @@ def deletion_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
         app = await storage.find_app(app_id)
         if app is None or not hmac.compare_digest(app.api_key.encode(), api_key.encode()):
             return err(401, "Unauthorized: unknown app_id or wrong api_key")
+        if app.project_id != app.app_id:  # seed 003: the Main Production environment only
+            return err(
+                401,
+                f"Unauthorized: app {app.app_id} is an environment of project {app.project_id};"
+                f" authenticate with app {app.project_id} (its main environment), whose"
+                " deletions cover every environment of the project",
+            )
         try:
             token = await storage.issue_token(app.app_id, TOKEN_LIFETIME_MS)
         except StorageError as error:

@@ -5,7 +5,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
+from collector.context import CONTEXT_FIELDS
 from collector.storage.base import StoredEvent, StoredUser
+
+NO_CONTEXT = dict.fromkeys(CONTEXT_FIELDS)  # a server-side event's: nothing of a visitor
 
 
 def iso_time(ms: int | None) -> str | None:
@@ -32,6 +35,7 @@ def exported_event(event: StoredEvent) -> dict[str, object]:
         "page": event.page,
         "target": event.target,
         "source": event.source,
+        "context": NO_CONTEXT if event.context is None else {**NO_CONTEXT, **event.context},
     }
 
 
@@ -44,6 +48,7 @@ def exported_user(user: StoredUser) -> dict[str, object]:
         "merged_user_ids": user.merged_user_ids,
         "first_seen": iso_time(user.first_seen),
         "last_seen": iso_time(user.last_seen),
+        "initial_properties": user.initial_properties,
     }
 
 

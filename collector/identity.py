@@ -12,7 +12,7 @@ locks both users and checks they are still what was decided on.
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TypeVar
@@ -31,6 +31,7 @@ from collector.storage.base import (
     UserState,
 )
 from snippet.validate import identity_problem
+from snippet.wire import UTM_PARAMETERS
 
 __all__ = ["KnownUser"]  # re-exported: the rules' view of a user
 
@@ -153,9 +154,7 @@ def apply_user_operation(
     if op.user_id is not None:  # the web tracker's: the visitor is active now
         tx.touch(user.user_id, op.time, op.time)
     old = tx.user_state(user.user_id, lock=True)
-    tx.set_user_state(
-        user.user_id, UserState({**old.properties, **op.properties}, old.first_seen, old.last_seen)
-    )
+    tx.set_user_state(user.user_id, replace(old, properties={**old.properties, **op.properties}))
     return STORED
 
 
@@ -244,7 +243,51 @@ def _merge(tx: IdentityTransaction, absorbed: str, holder: KnownUser, time: int)
     old, new = states[absorbed], states[holder.user_id]
     tx.add_alias(absorbed, holder.user_id)
     first, last = merged_span(old.first_seen, old.last_seen, new.first_seen, new.last_seen, time)
-    tx.set_user_state(
-        holder.user_id, UserState(merged_properties(old.properties, new.properties), first, last)
+    merged = UserState(
+        merged_properties(old.properties, new.properties),
+        first,
+        last,
+        new.initial_properties or old.initial_properties,  # the holder's are never overwritten
     )
+    tx.set_user_state(holder.user_id, merged)
     return True
+
+
+# Heap's user properties that the first recorded session sets and nothing changes after.
+INITIAL_FROM_SESSION = {
+    "Initial Referrer": "initial_referrer",
+    "Initial Landing Page": "landing_page",
+    **{f"Initial UTM {name[4:].capitalize()}": name for name in UTM_PARAMETERS},
+}
+INITIAL_FROM_CONTEXT = {
+    "Initial Browser": "browser",
+    "Initial Device Type": "device_type",
+    "Initial Platform": "os",
+    "Initial Country": "country",
+    "Initial Region": "region",
+    "Initial City": "city",
+}
+
+
+def initial_user_properties(
+    session: Mapping[str, str] | None, context: Mapping[str, object] | None
+) -> dict[str, str]:
+    """Heap's initial user properties from a user's first web event: its session's landing
+    page, referrer and UTM parameters, and its browser, device, platform and place (those
+    known)."""
+    session, context = session or {}, context or {}
+    found: dict[str, object] = {
+        name: session.get(field) for name, field in INITIAL_FROM_SESSION.items()
+    }
+    found |= {name: context.get(field) for name, field in INITIAL_FROM_CONTEXT.items()}
+    return {name: value for name, value in found.items() if isinstance(value, str)}
+
+
+def keep_initial_properties(tx: IdentityTransaction, user_id: str, event: NewEvent) -> None:
+    """Give the canonical user the initial properties of `event`, its earliest web event of a
+    write, unless it has some (set once, never overwritten)."""
+    if event.source != "web":
+        return  # a server-side event tells nothing of the visitor's first session
+    initial = initial_user_properties(event.session, event.context)
+    if initial:
+        tx.set_initial_properties(user_id, initial)

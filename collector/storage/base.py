@@ -56,6 +56,14 @@ class App:
     name: str
     api_key: str
     created_at: int  # ms epoch
+    # The main environment of the project this app is an environment of (Heap's Main
+    # Production, which alone authorises deletions); None: the app is its own project.
+    project_of: str | None = None
+
+    @property
+    def project_id(self) -> str:
+        """The project's id: its main environment's app id."""
+        return self.project_of or self.app_id
 
 
 @dataclass(slots=True)  # not frozen: that makes each one 3-4 times dearer, one per event
@@ -135,6 +143,7 @@ class StoredEvent:
     page: dict[str, str] | None
     target: dict[str, str] | None
     source: str
+    context: dict[str, object] | None = None  # as NewEvent.context
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,8 @@ class StoredUser:
     merged_user_ids: list[str]
     first_seen: int | None
     last_seen: int | None
+    # Heap's initial properties (collector.identity.initial_user_properties); {} before any.
+    initial_properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,11 +181,13 @@ class KnownUser:
 
 @dataclass(frozen=True)
 class UserState:
-    """What a merge moves from one user to another: properties and the seen span."""
+    """What a merge moves from one user to another: properties, the seen span and the
+    initial properties (None: none yet)."""
 
     properties: dict[str, JSONScalar]
     first_seen: int | None
     last_seen: int | None
+    initial_properties: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -350,8 +363,12 @@ class InvalidOperation(ValueError):
 class AppStore(Protocol):
     """Apps, their bridge origins, the deletion API's tokens and the installation's secret."""
 
-    async def create_app(self, name: str, app_id: str | None = None) -> App:
-        """Create an app with a fresh API key; a bad or taken `app_id` raises ValueError."""
+    async def create_app(
+        self, name: str, app_id: str | None = None, project_of: str | None = None
+    ) -> App:
+        """Create an app with a fresh API key, an environment of the project of the app
+        `project_of` (else its own project); a bad or taken `app_id`, or an unknown
+        `project_of`, raises ValueError."""
 
     async def ensure_app(self, app_id: str, name: str) -> App:
         """The app `app_id`, created with `name` if it does not exist."""
@@ -406,11 +423,16 @@ class IdentityTransaction(Protocol):
         move it first). Stored events are not touched."""
 
     def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
-        """A canonical user's properties and seen span; `lock`: hold the row until the
-        transaction ends (a transactional backend's row lock)."""
+        """A canonical user's properties, seen span and initial properties; `lock`: hold the
+        row until the transaction ends (a transactional backend's row lock)."""
 
     def set_user_state(self, user_id: str, state: UserState) -> None:
-        """Replace a canonical user's properties and seen span."""
+        """Replace a canonical user's properties, seen span and initial properties."""
+
+    def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
+        """Give a canonical user Heap's initial properties, unless it has some already (they
+        are never overwritten). A backend calls `collector.identity.keep_initial_properties`
+        with each user's earliest web event of a write, which calls this."""
 
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
         """Widen a canonical user's seen span to cover `first_ms` to `last_ms`."""
@@ -550,8 +572,10 @@ class DeletionStore(Protocol):
 
     async def run_deletion(self, deletion_request_id: str) -> None:
         """Erase the users of a pending request, the users merged into them and all their
-        data; then mark it complete, keeping of the users only keyed hashes. The ids of their
-        events stay as tombstones, so a retried event is a duplicate, not a new user."""
+        data, in every environment (app) of the requesting app's project (Heap's deletion
+        "checks all environments in your account", seed 003); then mark it complete, keeping
+        of the users only keyed hashes. The ids of their events stay as tombstones, so a
+        retried event is a duplicate, not a new user."""
 
     async def pending_deletions(self) -> list[str]:
         """Ids of deletion requests not yet complete (to resume after a restart)."""

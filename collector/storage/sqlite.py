@@ -17,13 +17,14 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from collector.clock import now_ms
-from collector.identity import apply_user_operation, event_user
+from collector.identity import apply_user_operation, event_user, keep_initial_properties
 from collector.storage import sqlite_reads
 from collector.storage.base import (
     APP_ID_PATTERN,
@@ -249,7 +250,9 @@ class SQLiteStorage:
 
     # -- apps and tokens --------------------------------------------------------------------
 
-    async def create_app(self, name: str, app_id: str | None = None) -> App:
+    async def create_app(
+        self, name: str, app_id: str | None = None, project_of: str | None = None
+    ) -> App:
         if app_id is not None and not APP_ID_PATTERN.match(app_id):
             raise ValueError(
                 f"app id {app_id!r} must be 1 to 64 letters, digits, '-' or '_' "
@@ -261,12 +264,18 @@ class SQLiteStorage:
             api_key=secrets.token_hex(16),
             created_at=now_ms(),
         )
+        if project_of is not None:
+            main = await self.find_app(project_of)
+            if main is None:
+                raise ValueError(f"no app {project_of!r} to join: give --project an app's id")
+            app = replace(app, project_of=main.project_id)
 
         def insert(conn: sqlite3.Connection) -> App:
             try:
                 conn.execute(
-                    "INSERT INTO apps (app_id, name, api_key, created_at) VALUES (?, ?, ?, ?)",
-                    (app.app_id, app.name, app.api_key, app.created_at),
+                    "INSERT INTO apps (app_id, name, api_key, created_at, project_of)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (app.app_id, app.name, app.api_key, app.created_at, app.project_of),
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(f"app_id {app.app_id!r} is already taken") from None
@@ -703,16 +712,33 @@ class _Identity:
     def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
         # `lock` needs nothing here: the single writer serialises every transaction.
         row = self.conn.execute(
-            "SELECT properties, first_seen, last_seen FROM users WHERE app_id = ? AND user_id = ?",
+            "SELECT properties, first_seen, last_seen, initial_properties FROM users"
+            " WHERE app_id = ? AND user_id = ?",
             (self.app_id, user_id),
         ).fetchone()
-        return UserState(json.loads(row[0]), row[1], row[2])
+        initial = None if row[3] is None else json.loads(row[3])
+        return UserState(json.loads(row[0]), row[1], row[2], initial)
 
     def set_user_state(self, user_id: str, state: UserState) -> None:
+        initial = state.initial_properties
         self.conn.execute(
-            "UPDATE users SET properties = ?, first_seen = ?, last_seen = ?"
-            " WHERE app_id = ? AND user_id = ?",
-            (_dumps(state.properties), state.first_seen, state.last_seen, self.app_id, user_id),
+            "UPDATE users SET properties = ?, first_seen = ?, last_seen = ?,"
+            " initial_properties = ? WHERE app_id = ? AND user_id = ?",
+            (
+                _dumps(state.properties),
+                state.first_seen,
+                state.last_seen,
+                None if initial is None else _dumps(initial),
+                self.app_id,
+                user_id,
+            ),
+        )
+
+    def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
+        self.conn.execute(
+            "UPDATE users SET initial_properties = ?"
+            " WHERE app_id = ? AND user_id = ? AND initial_properties IS NULL",
+            (_dumps(initial), self.app_id, user_id),
         )
 
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
@@ -783,6 +809,8 @@ def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> li
     outcomes: list[Outcome] = []
     page_json, target_json, session_json = _RepeatedJSON(), _RepeatedJSON(), _RepeatedJSON()
     properties_json = _RepeatedJSON(compare=False)
+    context_json = _RepeatedJSON()
+    earliest_web: dict[str, NewEvent] = {}  # canonical user_id -> its earliest web event here
     for event in events:
         if event.event_id in known_ids:
             outcomes.append(DUPLICATE)
@@ -794,6 +822,9 @@ def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> li
             user = users[named] = event_user(tx, event)
         first, last = spans.get(user.user_id, (event.time, event.time))
         spans[user.user_id] = (min(first, event.time), max(last, event.time))
+        earliest = earliest_web.get(user.user_id)
+        if event.source == "web" and (earliest is None or event.time < earliest.time):
+            earliest_web[user.user_id] = event
         rows.append(
             (
                 app_id,
@@ -811,17 +842,20 @@ def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> li
                 target_json(event.target),
                 event.source,
                 session_json(event.session),
+                context_json(event.context),
             )
         )
         outcomes.append(STORED)
     conn.executemany(
         "INSERT INTO events (app_id, event_id, user_id, sent_user_id, session_id, pageview_id,"
-        " type, name, time, received_at, properties, page, target, source, session)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " type, name, time, received_at, properties, page, target, source, session, context)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     for user_id, (first, last) in spans.items():
         tx.touch(user_id, first, last)
+    for user_id, event in earliest_web.items():
+        keep_initial_properties(tx, user_id, event)
     return outcomes
 
 
@@ -833,7 +867,8 @@ class _RepeatedJSON:
     def __init__(self, *, compare: bool = True) -> None:
         # compare=False: only the same object reuses the text; needed for properties, where
         # equal values may differ in JSON ({"n": 1} == {"n": True}). String-valued objects
-        # (page, target, session) that are equal have equal text.
+        # (page, target, session) that are equal have equal text, and so do contexts (their
+        # sizes are whole numbers, never booleans).
         self._compare = compare
         self._last: object = None
         self._text: str | None = None
@@ -881,15 +916,16 @@ def _erase_requested_users(
     if request["status"] == "erased":  # erased before a restart; the WAL is what is left
         return True
     app_id = request["app_id"]
-    tx = _Identity(conn, app_id)
     named_users: list[dict[str, str]] = json.loads(request["users"])
-    for named in named_users:
-        if "user_id" in named:
-            user = tx.canonical_user(str(named["user_id"]))
-        else:
-            user = tx.identity_holder(named["identity"])
-        if user is not None:
-            _delete_user(conn, app_id, user)
+    for environment in _environments(conn, app_id):
+        tx = _Identity(conn, environment)
+        for named in named_users:
+            if "user_id" in named:
+                user = tx.canonical_user(str(named["user_id"]))
+            else:
+                user = tx.identity_holder(named["identity"])
+            if user is not None:
+                _delete_user(conn, environment, user)
     hashes = [deletion_log_hash(secret, app_id, named) for named in named_users]
     conn.execute(
         "UPDATE deletion_requests SET status = 'erased', users = '[]', user_hashes = ?"
@@ -897,6 +933,16 @@ def _erase_requested_users(
         (json.dumps(hashes), deletion_request_id),
     )
     return True
+
+
+def _environments(conn: sqlite3.Connection, app_id: str) -> list[str]:
+    """Every app of `app_id`'s project (Heap's deletion "checks all environments")."""
+    rows = conn.execute(
+        "WITH project AS (SELECT COALESCE(project_of, app_id) AS id FROM apps WHERE app_id = ?)"
+        " SELECT app_id FROM apps, project WHERE app_id = project.id OR project_of = project.id",
+        (app_id,),
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _delete_user(conn: sqlite3.Connection, app_id: str, user: KnownUser) -> None:

@@ -54,7 +54,8 @@ def export_events_query(app_id: str | None) -> tuple[str, tuple[object, ...]]:
     """The query `events()` streams, ordered by time then arrival; rows for `stored_event`."""
     query = f"""
         SELECT e.event_id, e.app_id, {_CANONICAL_ID} AS user_id, u.identity, e.session_id,
-               e.pageview_id, e.type, e.name, e.time, e.properties, e.page, e.target, e.source
+               e.pageview_id, e.type, e.name, e.time, e.properties, e.page, e.target, e.source,
+               e.context
         FROM events e {_CANONICAL_JOIN}
         {"" if app_id is None else "WHERE e.app_id = ?"}
         ORDER BY e.time, e.received_at, e.rowid
@@ -78,6 +79,7 @@ def stored_event(row: sqlite3.Row) -> StoredEvent:
         page=_loads_or_none(row[10]),
         target=_loads_or_none(row[11]),
         source=row[12],
+        context=_loads_or_none(row[13]),
     )
 
 
@@ -86,7 +88,8 @@ def export_users_query(app_id: str | None) -> tuple[str, tuple[object, ...]]:
     query = f"""
         SELECT u.app_id, u.user_id, u.identity, u.properties, u.first_seen, u.last_seen,
                (SELECT json_group_array(m.user_id) FROM user_aliases m
-                WHERE m.app_id = u.app_id AND m.canonical_id = u.user_id)
+                WHERE m.app_id = u.app_id AND m.canonical_id = u.user_id),
+               u.initial_properties
         FROM users u WHERE {_IS_CANONICAL} {"" if app_id is None else "AND u.app_id = ?"}
         ORDER BY u.first_seen IS NULL, u.first_seen, u.rowid
     """
@@ -103,6 +106,7 @@ def stored_user(row: sqlite3.Row) -> StoredUser:
         merged_user_ids=sorted(json.loads(row[6])),
         first_seen=row[4],
         last_seen=row[5],
+        initial_properties=_loads_or_none(row[7]) or {},
     )
 
 

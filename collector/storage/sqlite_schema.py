@@ -161,8 +161,25 @@ def _aliases_and_dashboard_tables(conn: sqlite3.Connection) -> None:
         )
 
 
+def _context_and_projects(conn: sqlite3.Connection) -> None:
+    """Version 2: events keep their context (collector/context.py), users Heap's initial
+    properties (None until their first web event), and an app may be an environment of
+    another app's project."""
+    _execute_each(
+        conn,
+        """
+        ALTER TABLE events ADD COLUMN context TEXT NULL;
+        ALTER TABLE users ADD COLUMN initial_properties TEXT NULL;
+        ALTER TABLE apps ADD COLUMN project_of TEXT NULL;
+        """,
+    )
+
+
 # Step n takes the file from version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_aliases_and_dashboard_tables]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _aliases_and_dashboard_tables,
+    _context_and_projects,
+]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -1,14 +1,16 @@
 """Context in a real browser: the page's screen, viewport, language and time zone, the
-request's browser and place (its address forwarded by a trusted proxy on loopback), on every
-exported event, and the user's initial properties, set on the first visit and never changed."""
+request's browser and place (the visitor's address forwarded by a trusted proxy on loopback), on
+every exported event, and the user's initial properties, set on the first visit and never
+changed."""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page
 
 from tests.browser.conftest import Demo, of_type
+from tests.forwarding_proxy import ForwardingProxy
 from tests.live_server import LiveServer, start_server
 
 pytestmark = pytest.mark.browser
@@ -36,20 +38,25 @@ def browser_context_args(browser_context_args: dict) -> dict:
     }
 
 
-def forward_from(page: Page, address: str) -> None:
-    """Be the HTTPS proxy in front of the collector: its requests from this page carry the
-    visitor's address in X-Forwarded-For (sent from loopback, the trusted proxy's address)."""
-
-    def add_header(route: Route) -> None:
-        route.continue_(headers={**route.request.headers, "x-forwarded-for": address})
-
-    page.context.unroute("**/api/ingest")
-    page.context.route("**/api/ingest", add_header)
+@pytest.fixture
+def proxy(server: LiveServer) -> Iterator[ForwardingProxy]:
+    """The HTTPS proxy in front of the collector, on loopback: the page, the tracker and its
+    batches all go through it, and it forwards the visitor's address."""
+    with ForwardingProxy(server.url, forwarded_for=LONDON) as running:
+        yield running
 
 
-def test_events_and_users_are_exported_with_their_context(demo: Demo, page: Page) -> None:
-    forward_from(page, LONDON)
-    demo.open(query="utm_source=newsletter&utm_campaign=spring")
+def open_page(page: Page, proxy: ForwardingProxy, demo: Demo, path: str, query: str) -> str:
+    url = f"{proxy.url}/demo/{path}?app={demo.app_id}&{query}"
+    page.goto(url)
+    page.wait_for_function("heap.ready === true", timeout=30_000)
+    return url
+
+
+def test_events_and_users_are_exported_with_their_context(
+    demo: Demo, page: Page, proxy: ForwardingProxy
+) -> None:
+    landing = open_page(page, proxy, demo, "", "utm_source=newsletter&utm_campaign=spring")
     [pageview] = [e for e in demo.events(of_type("pageview")) if e["type"] == "pageview"]
     context = pageview["context"]
     screen = page.evaluate("[screen.width, screen.height]")
@@ -63,7 +70,6 @@ def test_events_and_users_are_exported_with_their_context(demo: Demo, page: Page
     assert context["ip"] is None  # not kept without --store-ip
 
     [user] = demo.users()
-    landing = demo.url(query="utm_source=newsletter&utm_campaign=spring")
     assert user["initial_properties"] == {
         "Initial Referrer": "",
         "Initial Landing Page": landing,
@@ -79,12 +85,13 @@ def test_events_and_users_are_exported_with_their_context(demo: Demo, page: Page
 
     # The same visitor, later, from elsewhere, in a new session: the events say where they are
     # now; the initial properties stay those of the first visit.
-    forward_from(page, MOUNTAIN_VIEW)
+    proxy.forwarded_for = MOUNTAIN_VIEW
     page.context.clear_cookies(name=f"_hp2_ses_props.{demo.app_id}")
-    demo.open("spa.html", query="utm_source=ads")
-    page.evaluate("heap.track('Came back', {})")
+    open_page(page, proxy, demo, "spa.html", "utm_source=ads")
+    page.evaluate("heap.track('Came back')")
     came_back = demo.events(lambda found: any(e["name"] == "Came back" for e in found))
     [later] = [e for e in came_back if e["name"] == "Came back"]
     assert later["user_id"] == pageview["user_id"]
+    assert later["session_id"] != pageview["session_id"]
     assert later["context"]["city"] == "Mountain View"
     assert [u["initial_properties"] for u in demo.users()] == [user["initial_properties"]]

@@ -17,10 +17,10 @@ from collector.context import (
     RequestContexts,
     UserAgentContext,
     event_context,
-    initial_user_properties,
     open_geo_database,
     user_agent_context,
 )
+from collector.identity import initial_user_properties
 from tests.collector.wire import PAGE_CONTEXT
 
 # User-Agents as these browsers send them.

@@ -1,6 +1,8 @@
 """Heap's user-deletion API over real HTTP, and that the data really leaves the SQLite file."""
 
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -9,7 +11,7 @@ import httpx
 import pytest
 
 from tests.collector.wire import batch, event, identify, user_properties
-from tests.live_server import LiveServer, run_cli, start_server
+from tests.live_server import REPO_ROOT, LiveServer, run_cli, start_server
 
 V0 = "/api/public/v0"
 
@@ -196,3 +198,66 @@ def test_ten_thousand_users_in_one_request(server: LiveServer, token: str) -> No
     )
     assert answer.status_code == 201
     wait_complete(server, token, answer.json()["deletion_request_id"])
+
+
+def test_a_deletion_erases_the_user_in_every_environment_of_the_project(
+    server: LiveServer,
+) -> None:
+    db = str(server.db_path)
+    production = run_cli("apps", "create", "--name", "Shop", "--db", db)[0]
+    staging = run_cli(
+        "apps", "create", "--name", "Shop staging", "--project", production["app_id"], "--db", db
+    )[0]
+    assert production["project_id"] == staging["project_id"] == production["app_id"]
+    elsewhere = run_cli("apps", "create", "--name", "Another project", "--db", db)[0]
+    for app_id in (production["app_id"], staging["app_id"], elsewhere["app_id"]):
+        sent = batch(
+            app_id,
+            event("601"),
+            identify("601", "gone@example.com"),
+            event("602"),
+            identify("602", "stays@example.com"),
+            event("603"),  # anonymous, deleted by user id where it exists
+        )
+        assert httpx.post(server.url + "/api/ingest", json=sent).json()["accepted"] == 5
+
+    # Heap authorises deletions for the Main Production environment only: here, the app whose
+    # id names the project.
+    refused = httpx.post(
+        server.url + f"{V0}/auth_token", auth=(staging["app_id"], staging["api_key"])
+    )
+    assert refused.status_code == 401
+    assert f"authenticate with app {production['app_id']}" in refused.json()["err"]["message"]
+    token = httpx.post(
+        server.url + f"{V0}/auth_token", auth=(production["app_id"], production["api_key"])
+    ).json()["auth_token"]
+    answer = httpx.post(
+        f"{server.url}{V0}/user_deletion",
+        json={"users": [{"identity": "gone@example.com"}, {"user_id": 603}]},
+        headers=bearer(token),
+    )
+    assert answer.status_code == 201
+    wait_complete(server, token, answer.json()["deletion_request_id"])
+
+    for app in (production, staging):
+        left = run_cli("users", "--db", db, "--app", app["app_id"])
+        assert [u["identity"] for u in left] == ["stays@example.com"]
+        events_left = run_cli("events", "--db", db, "--app", app["app_id"])
+        assert {e["user_id"] for e in events_left} == {"602"}
+    # Another project's users with the same identity and ids are not touched.
+    others = run_cli("users", "--db", db, "--app", elsewhere["app_id"])
+    assert sorted(str(u["identity"]) for u in others) == [
+        "None", "gone@example.com", "stays@example.com"
+    ]  # fmt: skip
+
+
+def test_an_app_joins_only_a_project_that_exists(server: LiveServer) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "apps", "create", "--name", "Lost"]
+        + ["--project", "no-such-app", "--db", str(server.db_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "no app 'no-such-app' to join" in done.stderr
