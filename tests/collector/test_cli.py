@@ -82,6 +82,7 @@ def test_users_export_lists_canonical_users_with_merged_ids(tmp_path: Path) -> N
             "merged_user_ids": ["22"],
             "first_seen": "2023-11-14T22:13:20.001Z",
             "last_seen": "2023-11-14T22:13:20.005Z",
+            "initial_properties": {},  # its events came with no session or context
         }
     ]
     events = run_cli("events", "--db", str(tmp_path / "export.sqlite3"), "--app", APP)
