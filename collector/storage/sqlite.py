@@ -936,9 +936,11 @@ def _erase_requested_users(
 
 
 def _environments(conn: sqlite3.Connection, app_id: str) -> list[str]:
-    """Every app of `app_id`'s project (Heap's deletion "checks all environments")."""
+    """`app_id` and every other app of its project (Heap's deletion "checks all
+    environments")."""
     rows = conn.execute(
-        "WITH project AS (SELECT COALESCE(project_of, app_id) AS id FROM apps WHERE app_id = ?)"
+        "WITH project AS (SELECT COALESCE(project_of, app_id) AS id FROM apps WHERE app_id = ?1)"
+        " SELECT ?1 UNION"
         " SELECT app_id FROM apps, project WHERE app_id = project.id OR project_of = project.id",
         (app_id,),
     ).fetchall()
