@@ -49,6 +49,7 @@ def exported_user(user: StoredUser) -> dict[str, object]:
         "first_seen": iso_time(user.first_seen),
         "last_seen": iso_time(user.last_seen),
         "initial_properties": user.initial_properties,
+        "account_properties": user.account_properties,
     }
 
 

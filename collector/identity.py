@@ -154,7 +154,11 @@ def apply_user_operation(
     if op.user_id is not None:  # the web tracker's: the visitor is active now
         tx.touch(user.user_id, op.time, op.time)
     old = tx.user_state(user.user_id, lock=True)
-    tx.set_user_state(user.user_id, replace(old, properties={**old.properties, **op.properties}))
+    if op.scope == "account":
+        new = replace(old, account_properties={**old.account_properties, **op.properties})
+    else:
+        new = replace(old, properties={**old.properties, **op.properties})
+    tx.set_user_state(user.user_id, new)
     return STORED
 
 
@@ -248,6 +252,7 @@ def _merge(tx: IdentityTransaction, absorbed: str, holder: KnownUser, time: int)
         first,
         last,
         new.initial_properties or old.initial_properties,  # the holder's are never overwritten
+        merged_properties(old.account_properties, new.account_properties),
     )
     tx.set_user_state(holder.user_id, merged)
     return True

@@ -61,6 +61,7 @@ from snippet.validate import (
     user_id_problem,
 )
 from snippet.wire import (
+    ACCOUNT_PROPERTIES,
     AUTOCAPTURED_TYPES,
     CUSTOM,
     EVENT,
@@ -253,7 +254,7 @@ def record_operation(record: Any, request_context: RequestContext) -> Operation:
         return event_operation(record, request_context)
     if kind == IDENTIFY:
         return identify_operation(record)
-    if kind == USER_PROPERTIES:
+    if kind in (USER_PROPERTIES, ACCOUNT_PROPERTIES):
         return user_properties_operation(record)
     raise RecordProblem(
         f"kind must be {', '.join(RECORD_KINDS[:-1])} or {RECORD_KINDS[-1]}, got {kind!r}"
@@ -307,7 +308,8 @@ def identify_operation(record: dict[str, Any]) -> Identify:
 
 
 def user_properties_operation(record: dict[str, Any]) -> SetUserProperties:
-    """A user_properties record, checked against Heap's user-property limits."""
+    """A user_properties (or account_properties) record, checked against Heap's user-property
+    limits."""
     cleaned = clean_user_properties(record.get("properties"))
     _require_none(cleaned.problems[0] if cleaned.problems else None)
     return SetUserProperties(
@@ -315,6 +317,7 @@ def user_properties_operation(record: dict[str, Any]) -> SetUserProperties:
         user_id=_user_id(record),
         properties=cleaned.properties,
         time=_time(record),
+        scope="account" if record.get("kind") == ACCOUNT_PROPERTIES else "user",
     )
 
 

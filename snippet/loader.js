@@ -22,7 +22,7 @@
   var METHODS = [
     "track", "identify", "resetIdentity", "addUserProperties", "addEventProperties",
     "removeEventProperty", "clearEventProperties", "setEventProperties", "unsetEventProperty",
-    "optIn", "optOut", "startTracking", "stopTracking", "addAdapter",
+    "optIn", "optOut", "startTracking", "stopTracking", "addAccountProperties", "addAdapter",
     "addTransformer", "addTransformerFn", "addPageviewProperties", "removePageviewProperty",
     "clearPageviewProperties", "trackPageview",
   ];

@@ -47,6 +47,7 @@ from snippet.wire import (
     CUSTOM,
     PAGEVIEW,
     Target,
+    account_properties_record,
     event_record,
     identify_record,
     user_properties_record,
@@ -103,6 +104,7 @@ class Tracker:
             "identify": self._call_identify,
             "resetIdentity": self._call_reset_identity,
             "addUserProperties": self._call_add_user_properties,
+            "addAccountProperties": self._call_add_account_properties,
             "addEventProperties": self._call_add_event_properties,
             "setEventProperties": self._call_add_event_properties,  # Heap's older name
             "removeEventProperty": self._call_remove_event_property,
@@ -361,11 +363,25 @@ class Tracker:
         self._post_state()
 
     def _call_add_user_properties(self, method: str, args: list[object], time: float) -> None:
+        self._send_properties(method, args, time, user_properties_record)
+
+    def _call_add_account_properties(self, method: str, args: list[object], time: float) -> None:
+        self._send_properties(method, args, time, account_properties_record)
+
+    def _send_properties(
+        self,
+        method: str,
+        args: list[object],
+        time: float,
+        make_record: Callable[..., dict[str, object]],
+    ) -> None:
+        """Properties for the collector to keep on the user (or its account), with Heap's
+        user-property limits."""
         checked = api.check_properties(args, user=True)
         self._warn_problems(method, checked)
         if checked.ok:
             self._deliver(
-                user_properties_record(
+                make_record(
                     event_id=self._event_id(),
                     time=time,
                     user_id=self.visitor.user_id,

@@ -22,7 +22,8 @@ EVENT_TYPES = (PAGEVIEW, *AUTOCAPTURED_TYPES, CUSTOM)
 EVENT = "event"
 IDENTIFY = "identify"
 USER_PROPERTIES = "user_properties"
-RECORD_KINDS = (EVENT, IDENTIFY, USER_PROPERTIES)
+ACCOUNT_PROPERTIES = "account_properties"
+RECORD_KINDS = (EVENT, IDENTIFY, USER_PROPERTIES, ACCOUNT_PROPERTIES)
 
 # An event id, which is also the id the loader draws for each record it observes.
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
@@ -98,6 +99,13 @@ def user_properties_record(
 ) -> dict[str, object]:
     """A `user_properties` wire record: properties set on the user."""
     return _record(USER_PROPERTIES, event_id, time, user_id, properties=properties)
+
+
+def account_properties_record(
+    *, event_id: str, time: float, user_id: str, properties: dict[str, Scalar]
+) -> dict[str, object]:
+    """An `account_properties` wire record: properties set on the user's account."""
+    return _record(ACCOUNT_PROPERTIES, event_id, time, user_id, properties=properties)
 
 
 def _record(

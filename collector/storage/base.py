@@ -102,13 +102,15 @@ class Identify:
 
 @dataclass(frozen=True)
 class SetUserProperties:
-    """Overwrite properties of the user named by `user_id` (web) or `identity` (server API)."""
+    """Overwrite properties of the user named by `user_id` (web) or `identity` (server API);
+    `scope` "account": of the user's account (heap.addAccountProperties), kept apart."""
 
     record_id: str | None
     properties: dict[str, JSONScalar]
     time: int
     user_id: str | None = None
     identity: str | None = None
+    scope: Literal["user", "account"] = "user"
 
 
 Operation = NewEvent | Identify | SetUserProperties
@@ -159,6 +161,7 @@ class StoredUser:
     last_seen: int | None
     # Heap's initial properties (collector.identity.initial_user_properties); {} before any.
     initial_properties: dict[str, str] = field(default_factory=dict)
+    account_properties: dict[str, JSONScalar] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -181,13 +184,14 @@ class KnownUser:
 
 @dataclass(frozen=True)
 class UserState:
-    """What a merge moves from one user to another: properties, the seen span and the
-    initial properties (None: none yet)."""
+    """What a merge moves from one user to another: properties, the seen span, the initial
+    properties (None: none yet) and the account's properties."""
 
     properties: dict[str, JSONScalar]
     first_seen: int | None
     last_seen: int | None
     initial_properties: dict[str, str] | None = None
+    account_properties: dict[str, JSONScalar] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -423,11 +427,13 @@ class IdentityTransaction(Protocol):
         move it first). Stored events are not touched."""
 
     def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
-        """A canonical user's properties, seen span and initial properties; `lock`: hold the
-        row until the transaction ends (a transactional backend's row lock)."""
+        """A canonical user's properties, seen span, initial properties and account
+        properties; `lock`: hold the row until the transaction ends (a transactional backend's
+        row lock)."""
 
     def set_user_state(self, user_id: str, state: UserState) -> None:
-        """Replace a canonical user's properties, seen span and initial properties."""
+        """Replace a canonical user's properties, seen span, initial properties and account
+        properties."""
 
     def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
         """Give a canonical user Heap's initial properties, unless it has some already (they

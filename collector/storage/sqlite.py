@@ -705,30 +705,32 @@ class _Identity:
         # The row keeps the id taken (and its first seen orders the merged ids); its
         # properties now live in the canonical user's.
         self.conn.execute(
-            "UPDATE users SET properties = '{}' WHERE app_id = ? AND user_id = ?",
+            "UPDATE users SET properties = '{}', account_properties = '{}'"
+            " WHERE app_id = ? AND user_id = ?",
             (self.app_id, from_user),
         )
 
     def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
         # `lock` needs nothing here: the single writer serialises every transaction.
         row = self.conn.execute(
-            "SELECT properties, first_seen, last_seen, initial_properties FROM users"
-            " WHERE app_id = ? AND user_id = ?",
+            "SELECT properties, first_seen, last_seen, initial_properties, account_properties"
+            " FROM users WHERE app_id = ? AND user_id = ?",
             (self.app_id, user_id),
         ).fetchone()
         initial = None if row[3] is None else json.loads(row[3])
-        return UserState(json.loads(row[0]), row[1], row[2], initial)
+        return UserState(json.loads(row[0]), row[1], row[2], initial, json.loads(row[4]))
 
     def set_user_state(self, user_id: str, state: UserState) -> None:
         initial = state.initial_properties
         self.conn.execute(
             "UPDATE users SET properties = ?, first_seen = ?, last_seen = ?,"
-            " initial_properties = ? WHERE app_id = ? AND user_id = ?",
+            " initial_properties = ?, account_properties = ? WHERE app_id = ? AND user_id = ?",
             (
                 _dumps(state.properties),
                 state.first_seen,
                 state.last_seen,
                 None if initial is None else _dumps(initial),
+                _dumps(state.account_properties),
                 self.app_id,
                 user_id,
             ),

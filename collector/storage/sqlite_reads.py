@@ -89,7 +89,8 @@ def export_users_query(app_id: str | None) -> tuple[str, tuple[object, ...]]:
         SELECT u.app_id, u.user_id, u.identity, u.properties, u.first_seen, u.last_seen,
                (SELECT json_group_array(m.user_id) FROM user_aliases m
                 WHERE m.app_id = u.app_id AND m.canonical_id = u.user_id),
-               u.initial_properties
+               u.initial_properties,
+               u.account_properties
         FROM users u WHERE {_IS_CANONICAL} {"" if app_id is None else "AND u.app_id = ?"}
         ORDER BY u.first_seen IS NULL, u.first_seen, u.rowid
     """
@@ -107,6 +108,7 @@ def stored_user(row: sqlite3.Row) -> StoredUser:
         first_seen=row[4],
         last_seen=row[5],
         initial_properties=_loads_or_none(row[7]) or {},
+        account_properties=json.loads(row[8]),
     )
 
 

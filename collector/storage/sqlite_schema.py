@@ -175,10 +175,16 @@ def _context_and_projects(conn: sqlite3.Connection) -> None:
     )
 
 
+def _account_properties(conn: sqlite3.Connection) -> None:
+    """Version 3: users keep their account's properties (heap.addAccountProperties)."""
+    conn.execute("ALTER TABLE users ADD COLUMN account_properties TEXT NOT NULL DEFAULT '{}'")
+
+
 # Step n takes the file from version n to n + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _aliases_and_dashboard_tables,
     _context_and_projects,
+    _account_properties,
 ]
 
 

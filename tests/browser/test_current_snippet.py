@@ -19,7 +19,6 @@ SNIPPETS = ("current", "classic")
 USER_ID = re.compile(r"[1-9]\d{14,15}")
 # Every method of Heap's current snippet (the list in its text), then the classic one's.
 CURRENT_METHODS = re.findall(r'"(\w+)"', re.findall(r"n=\[(.*?)\]", HEAP_CURRENT_SNIPPET)[0])
-CURRENT_METHODS.remove("addAccountProperties")  # stored by a storage method still to come
 CLASSIC_METHODS = re.findall(r'"(\w+)"', re.findall(r"p=\[(.*?)\]", HEAP_V4_SNIPPET, re.S)[0])
 BODY = "<div id=card class=card><p id=blurb>A yo-yo <b>card</b></p></div>"
 # Read the instant the loader has run (a capture listener on its script element's load):
@@ -137,6 +136,7 @@ def test_every_method_of_both_snippets_exists_and_does_what_heap_documents(
         heap.removePageviewProperty('Tab');
         heap.track('Bought', {item: 'yo-yo'});
         heap.addUserProperties({Name: 'Kate'});
+        heap.addAccountProperties({Tier: 'Gold', Seats: 5});
         heap.identify('kate@example.com');
         heap.addAdapter({name: 'an adapter'});
         heap.addTransformerFn('t', (event) => event);
@@ -167,6 +167,7 @@ def test_every_method_of_both_snippets_exists_and_does_what_heap_documents(
     users = {user["user_id"]: user for user in visit.users()}
     assert users[user_id]["identity"] == "kate@example.com"
     assert users[user_id]["properties"] == {"Name": "Kate"}
+    assert users[user_id]["account_properties"] == {"Tier": "Gold", "Seats": 5}
     hooks = [w for w in visit.warnings if "is accepted and has no effect" in w]
     assert len(hooks) == 2  # addAdapter once, addTransformerFn once for its two calls
     assert any("already loaded" in w for w in visit.warnings)  # init, as a second load

@@ -83,6 +83,7 @@ def test_users_export_lists_canonical_users_with_merged_ids(tmp_path: Path) -> N
             "first_seen": "2023-11-14T22:13:20.001Z",
             "last_seen": "2023-11-14T22:13:20.005Z",
             "initial_properties": {},  # its events came with no session or context
+            "account_properties": {},
         }
     ]
     events = run_cli("events", "--db", str(tmp_path / "export.sqlite3"), "--app", APP)

@@ -378,15 +378,19 @@ def test_user_properties_and_identify_records(server: LiveServer, app_id: str) -
             event("1009"),
             user_properties("1009", {"plan": "Pro", "user_id": "x"}),
             user_properties("1009", {"plan": "Free", "seats": 3}),
+            user_properties("1009", {"Tier": "Gold"}, kind="account_properties"),
+            user_properties("1009", {"Owner": "v" * 300}, kind="account_properties"),
             identify("1009", "carol@example.com"),
         ),
     )
-    assert answer.json()["accepted"] == 3
-    assert "'user_id' cannot be used" in answer.json()["rejected"][0]["error"]
+    assert answer.json()["accepted"] == 4
+    rejected = [problem["error"] for problem in answer.json()["rejected"]]
+    assert "'user_id' cannot be used" in rejected[0] and "255" in rejected[1]
     users = run_cli("users", "--db", str(server.db_path), "--app", app_id)
     [carol] = [u for u in users if u["user_id"] == "1009"]
     assert carol["identity"] == "carol@example.com"
     assert carol["properties"] == {"plan": "Free", "seats": 3}
+    assert carol["account_properties"] == {"Tier": "Gold"}
 
 
 def test_unknown_api_routes_answer_json(server: LiveServer) -> None:

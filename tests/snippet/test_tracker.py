@@ -604,6 +604,21 @@ def test_pageview_properties_ride_on_the_pageview_and_its_events_until_the_next(
     )
 
 
+def test_account_properties_are_sent_with_user_property_limits() -> None:
+    browser, receiver = started()
+    receiver.receive(
+        message(
+            call("addAccountProperties", {"Tier": "Gold", "Seats": 5, "Long": "v" * 300}),
+            call("addAccountProperties", "not an object"),
+        )
+    )
+    sent = [r for r in flushed(browser) if r["kind"] == "account_properties"]
+    assert [(r["user_id"], r["properties"]) for r in sent] == [
+        (browser.state()["user_id"], {"Tier": "Gold", "Seats": 5})
+    ]
+    assert sum("heap.addAccountProperties" in w for w in browser.warnings()) == 2
+
+
 def test_clear_pageview_properties_keeps_event_properties() -> None:
     browser, receiver = started()
     receiver.receive(

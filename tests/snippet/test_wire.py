@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from snippet.wire import (
     EVENT_TYPES,
     PAGE_FIELDS,
+    account_properties_record,
     event_record,
     identify_record,
     ingest_body,
@@ -135,4 +136,9 @@ def test_records_carry_the_fields_of_protocol_section_4() -> None:
     assert props == {
         "kind": "user_properties", "event_id": "0" * 32, "time": 7, "user_id": "1",
         "properties": {"p": "x"},
+    }  # fmt: skip
+    account = account_properties_record(event_id="0" * 32, time=7, user_id="1", properties={})
+    assert account == {
+        "kind": "account_properties", "event_id": "0" * 32, "time": 7, "user_id": "1",
+        "properties": {},
     }  # fmt: skip
