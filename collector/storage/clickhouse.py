@@ -45,12 +45,12 @@ POLL_S = 0.2
 
 EVENT_COLUMNS = (
     "app_id", "event_id", "user_id", "session_id", "pageview_id", "type", "name", "time",
-    "received_at", "seq", "properties", "page", "target", "source", "session",
+    "received_at", "seq", "properties", "page", "target", "source", "session", "context",
 )  # fmt: skip
 
 # The row that wakes the background task (`_wake_cleanup`); always the same, so it stays one row.
 NO_APP = ""  # no app has it: app ids are never empty (APP_ID_PATTERN)
-WAKE_ROW: Row = (NO_APP, "wake", "", None, None, "", "", 0, 0, 0, "{}", None, None, "", None)
+WAKE_ROW: Row = (NO_APP, "wake", "", None, None, "", "", 0, 0, 0, "{}", None, None, "", None, None)
 
 # `received_at` is the version; `seq` orders the events of one write (the export's order is
 # time, then arrival).: of two copies of one event, the later-received one stays.
@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS {database}.events (
     page Nullable(String),
     target Nullable(String),
     source String,
-    session Nullable(String)
+    session Nullable(String),
+    context Nullable(String)
 ) ENGINE = ReplacingMergeTree(received_at)
 ORDER BY (app_id, event_id)
 """

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS apps (
     app_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     api_key TEXT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    project_of TEXT NULL
 );
 CREATE TABLE IF NOT EXISTS app_bridge_origins (
     app_id TEXT NOT NULL,
@@ -65,6 +66,7 @@ CREATE TABLE IF NOT EXISTS users (
     first_seen BIGINT NULL,
     last_seen BIGINT NULL,
     merged_into TEXT NULL,
+    initial_properties TEXT NULL,
     seq BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (app_id, user_id)
 );
@@ -347,18 +349,34 @@ class PostgresIdentity:
 
     def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
         row = self._one(
-            "SELECT properties, first_seen, last_seen FROM users"
+            "SELECT properties, first_seen, last_seen, initial_properties FROM users"
             " WHERE app_id = %s AND user_id = %s" + (" FOR UPDATE" if lock else ""),
             user_id,
         )
         assert row is not None, f"user_state of unknown user {user_id}"
-        return UserState(json.loads(row[0]), row[1], row[2])
+        initial = None if row[3] is None else json.loads(row[3])
+        return UserState(json.loads(row[0]), row[1], row[2], initial)
 
     def set_user_state(self, user_id: str, state: UserState) -> None:
+        initial = state.initial_properties
         self.conn.execute(
-            "UPDATE users SET properties = %s, first_seen = %s, last_seen = %s"
-            " WHERE app_id = %s AND user_id = %s",
-            (dumps(state.properties), state.first_seen, state.last_seen, self.app_id, user_id),
+            "UPDATE users SET properties = %s, first_seen = %s, last_seen = %s,"
+            " initial_properties = %s WHERE app_id = %s AND user_id = %s",
+            (
+                dumps(state.properties),
+                state.first_seen,
+                state.last_seen,
+                None if initial is None else dumps(initial),
+                self.app_id,
+                user_id,
+            ),
+        )
+
+    def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
+        self.conn.execute(
+            "UPDATE users SET initial_properties = %s"
+            " WHERE app_id = %s AND user_id = %s AND initial_properties IS NULL",
+            (dumps(initial), self.app_id, user_id),
         )
 
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:

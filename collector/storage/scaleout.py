@@ -14,13 +14,14 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
 
 from collector.clock import now_ms
-from collector.identity import apply_user_operation, event_user
+from collector.identity import apply_user_operation, event_user, keep_initial_properties
 from collector.storage.base import (
     APP_ID_PATTERN,
     DUPLICATE,
@@ -63,7 +64,7 @@ CANDIDATE_PAGE_ROWS = 200  # newest candidates read at a time: the dashboard sto
 
 EXPORT_COLUMNS = (
     "event_id, app_id, user_id, session_id, pageview_id, type, name, time, properties, page,"
-    " target, source, received_at, seq"
+    " target, source, received_at, seq, context"
 )
 DASHBOARD_EVENT_COLUMNS = (
     "event_id, time, type, name, user_id, session_id, source, properties, page, target"
@@ -114,7 +115,9 @@ class ScaleOutStorage:
 
     # -- apps and tokens --------------------------------------------------------------------
 
-    async def create_app(self, name: str, app_id: str | None = None) -> App:
+    async def create_app(
+        self, name: str, app_id: str | None = None, project_of: str | None = None
+    ) -> App:
         if app_id is not None and not APP_ID_PATTERN.match(app_id):
             raise ValueError(
                 f"app id {app_id!r} must be 1 to 64 letters, digits, '-' or '_' "
@@ -126,12 +129,17 @@ class ScaleOutStorage:
             api_key=secrets.token_hex(16),
             created_at=now_ms(),
         )
+        if project_of is not None:
+            main = await self.find_app(project_of)
+            if main is None:
+                raise ValueError(f"no app {project_of!r} to join: give --project an app's id")
+            app = replace(app, project_of=main.project_id)
 
         def insert(conn: Conn) -> bool:
             cursor = conn.execute(
-                "INSERT INTO apps (app_id, name, api_key, created_at) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING",
-                (app.app_id, app.name, app.api_key, app.created_at),
+                "INSERT INTO apps (app_id, name, api_key, created_at, project_of)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (app.app_id, app.name, app.api_key, app.created_at, app.project_of),
             )
             return cursor.rowcount == 1
 
@@ -146,7 +154,8 @@ class ScaleOutStorage:
         app = self._apps.get(app_id)
         if app is None:
             rows = await self._read(
-                "SELECT app_id, name, api_key, created_at FROM apps WHERE app_id = %s", (app_id,)
+                "SELECT app_id, name, api_key, created_at, project_of FROM apps WHERE app_id = %s",
+                (app_id,),
             )
             if not rows:
                 return None  # not cached: `footfall apps create` may add it at any time
@@ -155,7 +164,8 @@ class ScaleOutStorage:
 
     async def list_apps(self) -> list[App]:
         rows = await self._read(
-            "SELECT app_id, name, api_key, created_at FROM apps ORDER BY created_at, app_id"
+            "SELECT app_id, name, api_key, created_at, project_of FROM apps"
+            " ORDER BY created_at, app_id"
         )
         return [App(*row) for row in rows]
 
@@ -245,6 +255,7 @@ class ScaleOutStorage:
                     session_id=row[3], pageview_id=row[4], type=row[5], name=row[6], time=row[7],
                     properties=json.loads(row[8]), page=_loads_or_none(row[9]),
                     target=_loads_or_none(row[10]), source=row[11],
+                    context=_loads_or_none(row[14]),
                 )  # fmt: skip
             if len(page) < PAGE_ROWS:
                 return
@@ -280,7 +291,7 @@ class ScaleOutStorage:
         rows = await self._read(
             "SELECT u.app_id, u.user_id, u.identity, u.properties, u.first_seen, u.last_seen,"
             " ARRAY(SELECT m.user_id FROM users m WHERE m.app_id = u.app_id"
-            "       AND m.merged_into = u.user_id ORDER BY m.user_id)"
+            "       AND m.merged_into = u.user_id ORDER BY m.user_id), u.initial_properties"
             " FROM users u WHERE u.merged_into IS NULL AND (%s::text IS NULL OR u.app_id = %s)"
             " ORDER BY u.first_seen NULLS LAST, u.seq",
             (app_id, app_id),
@@ -289,6 +300,7 @@ class ScaleOutStorage:
             yield StoredUser(
                 app_id=row[0], user_id=row[1], identity=row[2], properties=json.loads(row[3]),
                 merged_user_ids=list(row[6]), first_seen=row[4], last_seen=row[5],
+                initial_properties=_loads_or_none(row[7]) or {},
             )  # fmt: skip
 
     async def warnings(self, app_id: str) -> list[StoredWarning]:
@@ -666,25 +678,15 @@ class ScaleOutStorage:
             return
         app_id, named_users, status = rows[0][0], json.loads(rows[0][1]), rows[0][2]
         if status == "pending":
-            users = self._postgres.transaction(
-                lambda conn: _named_users(PostgresIdentity(conn, app_id), named_users)
-            )
-            user_ids = self._postgres.transaction(lambda conn: _ids_of(conn, app_id, users))
-            if user_ids:
-                # The deleted events' ids stay (only ids), so a retry of one is a duplicate.
-                gone = self._clickhouse.execute(
-                    f"SELECT DISTINCT event_id FROM {self._events}"
-                    " WHERE app_id = %(app_id)s AND user_id IN %(ids)s",
-                    {"app_id": app_id, "ids": tuple(user_ids)},
-                )
-                self._postgres.transaction(
-                    lambda conn: _tombstones(conn, app_id, [row[0] for row in gone])
-                )
-                self._clickhouse.delete_events(app_id, user_ids)
+            # Heap's deletion "checks all environments in your account" (seed 003).
+            for environment in self._environments(app_id):
+                self._erase_in(environment, named_users)
             hashes = [deletion_log_hash(secret, app_id, named) for named in named_users]
             self._postgres.transaction(
-                lambda conn: _delete_user_rows(
-                    conn, app_id, users, user_ids, deletion_request_id, hashes
+                lambda conn: conn.execute(
+                    "UPDATE deletion_requests SET status = 'erased', users = '[]',"
+                    " user_hashes = %s WHERE deletion_request_id = %s",
+                    (json.dumps(hashes), deletion_request_id),
                 )
             )
         # The rows are gone from the tables; now from the table files and the WAL.
@@ -700,6 +702,35 @@ class ScaleOutStorage:
                 (now_ms(), deletion_request_id),
             )
         )
+
+    def _environments(self, app_id: str) -> list[str]:
+        """`app_id` and every other app of its project."""
+        rows = self._postgres.read(
+            "WITH project AS (SELECT COALESCE(project_of, app_id) AS id FROM apps"
+            " WHERE app_id = %s) SELECT %s::text UNION SELECT app_id FROM apps, project"
+            " WHERE app_id = project.id OR project_of = project.id",
+            (app_id, app_id),
+        )
+        return [row[0] for row in rows]
+
+    def _erase_in(self, app_id: str, named_users: list[dict[str, str]]) -> None:
+        """Erase the named users of one app: events (ids kept as tombstones), then rows."""
+        users = self._postgres.transaction(
+            lambda conn: _named_users(PostgresIdentity(conn, app_id), named_users)
+        )
+        user_ids = self._postgres.transaction(lambda conn: _ids_of(conn, app_id, users))
+        if user_ids:
+            # The deleted events' ids stay (only ids), so a retry of one is a duplicate.
+            gone = self._clickhouse.execute(
+                f"SELECT DISTINCT event_id FROM {self._events}"
+                " WHERE app_id = %(app_id)s AND user_id IN %(ids)s",
+                {"app_id": app_id, "ids": tuple(user_ids)},
+            )
+            self._postgres.transaction(
+                lambda conn: _tombstones(conn, app_id, [row[0] for row in gone])
+            )
+            self._clickhouse.delete_events(app_id, user_ids)
+        self._postgres.transaction(lambda conn: _delete_user_rows(conn, app_id, users, user_ids))
 
     async def pending_deletions(self) -> list[str]:
         rows = await self._read(
@@ -800,10 +831,12 @@ def _apply_all(
     rows: list[Row] = []
     users: dict[tuple[str | None, str | None], KnownUser] = {}  # (user_id, identity) named
     spans: dict[str, tuple[int, int]] = {}  # canonical user_id -> (first, last) event time
+    earliest_web: dict[str, NewEvent] = {}  # canonical user_id -> its earliest web event
     for op in operations:
         if not isinstance(op, NewEvent):
             tx.touch_all(spans)  # before an identify may merge these users
-            users, spans = {}, {}
+            _keep_initial_properties(tx, earliest_web)
+            users, spans, earliest_web = {}, {}, {}
             outcomes.append(apply_user_operation(tx, op, received_at))
             continue
         if op.event_id in known:
@@ -816,10 +849,19 @@ def _apply_all(
             user = users[named] = event_user(tx, op)
         first, last = spans.get(user.user_id, (op.time, op.time))
         spans[user.user_id] = (min(first, op.time), max(last, op.time))
+        earliest = earliest_web.get(user.user_id)
+        if op.source == "web" and (earliest is None or op.time < earliest.time):
+            earliest_web[user.user_id] = op
         rows.append(_event_row(tx.app_id, user.user_id, op, received_at, len(rows)))
         outcomes.append(STORED)
     tx.touch_all(spans)
+    _keep_initial_properties(tx, earliest_web)
     return outcomes, rows
+
+
+def _keep_initial_properties(tx: PostgresIdentity, earliest_web: dict[str, NewEvent]) -> None:
+    for user_id, event in sorted(earliest_web.items()):  # one order: no two deadlock
+        keep_initial_properties(tx, user_id, event)
 
 
 def _event_row(app_id: str, user_id: str, event: NewEvent, received_at: int, seq: int) -> Row:
@@ -829,6 +871,7 @@ def _event_row(app_id: str, user_id: str, event: NewEvent, received_at: int, seq
         None if event.page is None else dumps(event.page),
         None if event.target is None else dumps(event.target), event.source,
         None if event.session is None else dumps(event.session),
+        None if event.context is None else dumps(event.context),
     )  # fmt: skip
 
 
@@ -877,15 +920,8 @@ def _tombstones(conn: Conn, app_id: str, event_ids: list[str]) -> None:
         )
 
 
-def _delete_user_rows(
-    conn: Conn,
-    app_id: str,
-    users: list[KnownUser],
-    user_ids: list[str],
-    deletion_request_id: str,
-    hashes: list[str],
-) -> None:
-    """Delete the users' rows and what names them; keep of the request only keyed hashes."""
+def _delete_user_rows(conn: Conn, app_id: str, users: list[KnownUser], user_ids: list[str]) -> None:
+    """Delete the users' rows and what names them."""
     identities = [user.identity for user in users if user.identity is not None]
     conn.execute(
         "DELETE FROM warnings WHERE app_id = %s AND (user_id = ANY(%s) OR identity = ANY(%s))",
@@ -897,8 +933,3 @@ def _delete_user_rows(
         (app_id, user_ids, identities),
     )
     conn.execute("DELETE FROM users WHERE app_id = %s AND user_id = ANY(%s)", (app_id, user_ids))
-    conn.execute(
-        "UPDATE deletion_requests SET status = 'erased', users = '[]', user_hashes = %s"
-        " WHERE deletion_request_id = %s",
-        (json.dumps(hashes), deletion_request_id),
-    )
