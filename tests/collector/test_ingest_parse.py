@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.batch_answer import BatchAnswer
+from collector.context import NO_REQUEST_CONTEXT
 from collector.ingest import Batch, parse_batch, parse_body, validate
 from collector.request_body import MAX_NESTING, RequestProblem, parse_json
 from tests.collector.wire import batch, event, identify, json_values, user_properties
@@ -106,7 +107,7 @@ def outcome(read: Any, body: bytes) -> tuple[str, str, str]:
     except RequestProblem as problem:
         return "refused", str(problem.status), problem.message
     answer = BatchAnswer()
-    operations = validate(parsed.records, answer, flat=parsed.flat)
+    operations = validate(parsed.records, answer, NO_REQUEST_CONTEXT, flat=parsed.flat)
     return repr((parsed.app_id, parsed.records)), repr(operations), repr(answer.as_json())
 
 
