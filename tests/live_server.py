@@ -53,16 +53,21 @@ def kill_server(server: LiveServer) -> None:
     server.process.wait()
 
 
-def run_cli(*args: str) -> list[dict[str, Any]]:
-    """Run `python -m collector.cli ARGS`; its stdout parsed as JSON lines (fails on exit != 0)."""
-    done = subprocess.run(
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m collector.cli ARGS` (with `env` added to the environment), to its end."""
+    return subprocess.run(
         [sys.executable, "-m", "collector.cli", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        env=_env(),
+        env={**_env(), **(env or {})},
         timeout=60,
     )
+
+
+def run_cli(*args: str) -> list[dict[str, Any]]:
+    """Run `python -m collector.cli ARGS`; its stdout parsed as JSON lines (fails on exit != 0)."""
+    done = cli(*args)
     if done.returncode != 0:
         raise RuntimeError(f"footfall {' '.join(args)} exited {done.returncode}: {done.stderr}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]

@@ -2,30 +2,18 @@
 database made before they existed), served at GET /api/apps/<appId>/bridge."""
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.live_server import REPO_ROOT, run_cli, start_server
+from tests.live_server import cli, run_cli, start_server
 
 OLD_SCHEMA = """
 CREATE TABLE apps (app_id TEXT PRIMARY KEY, name TEXT NOT NULL, api_key TEXT NOT NULL,
                    created_at INTEGER NOT NULL);
 INSERT INTO apps VALUES ('shop', 'Shop', 'k', 1);
 """
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "collector.cli", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_a_database_from_before_gains_bridge_origins(tmp_path: Path) -> None:

@@ -1,7 +1,6 @@
 """The `footfall` command line as a shell uses it: its output piped into another program."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from collector.cli import EXIT_READER_GONE
 from collector.storage.base import Operation
 from collector.storage.sqlite import SQLiteStorage
-from tests.live_server import REPO_ROOT, run_cli
+from tests.live_server import REPO_ROOT, cli, run_cli
 from tests.run_async import run_async
 from tests.storage.conftest import write
 from tests.storage.operations import APP, identify, pageview, set_props
@@ -89,17 +88,6 @@ def test_users_export_lists_canonical_users_with_merged_ids(tmp_path: Path) -> N
     events = run_cli("events", "--db", str(tmp_path / "export.sqlite3"), "--app", APP)
     assert [(e["user_id"], e["identity"]) for e in events] == [("11", "kate"), ("11", "kate")]
     assert json.loads(json.dumps(events))[0]["time"] == "2023-11-14T22:13:20.001Z"
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "collector.cli", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.mark.parametrize("command", [["apps", "create", "--name", "Shop"], ["events"], ["users"]])
