@@ -20,7 +20,7 @@ from collector.deletion import deletion_routes, resume_pending_deletions
 from collector.ingest import ingest_routes
 from collector.observed import observed_routes
 from collector.proxy import TrustedProxy
-from collector.request_body import BodyLimit, error_response
+from collector.request_body import BodyLimit, error_response, storage_unavailable
 from collector.request_log import RequestLog
 from collector.server_api import server_api_routes
 from collector.settings import DEMO_APP_ID, DEMO_APP_NAME, Settings
@@ -101,10 +101,10 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 async def storage_error(request: Request, exc: StorageError) -> Response:
     """A storage failure no endpoint answered itself: 503, so clients retry (the dashboard
     shows the reason)."""
-    message = f"{exc}; retry later"
+    answer = storage_unavailable(exc)
     if request.url.path.startswith("/api/"):
-        return error_response(503, message)
-    return PlainTextResponse(message, status_code=503)
+        return answer
+    return PlainTextResponse(f"{exc}; retry later", status_code=503, headers=answer.headers)
 
 
 def _optional_routes(module_name: str, factory: str, directory: object) -> list[BaseRoute]:

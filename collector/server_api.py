@@ -98,7 +98,7 @@ def server_api_routes(storage: Storage, settings: Settings) -> list[BaseRoute]:
             except RequestProblem as bad:
                 return error_response(bad.status, bad.message)
             except StorageError as error:
-                return error_response(503, f"{error}; retry later")
+                return storage_unavailable(error)
             answer = BatchAnswer()
             checked = check_each(items, check_item, answer)
             if not checked:
