@@ -8,7 +8,7 @@ kept only when the operator asks (`--store-ip`). Each field is None when unknown
 """
 
 import ipaddress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -198,8 +198,8 @@ class RequestContexts:
         if self.geo is not None and client_address:
             location = self.geo.locate(client_address)
         return {
-            **asdict(user_agent_context(user_agent)),
-            **asdict(location),
+            **vars(user_agent_context(user_agent)),  # flat dataclasses: vars() is asdict()
+            **vars(location),
             "ip": client_address if self.store_ip else None,
         }
 

@@ -293,7 +293,7 @@ def event_operation(record: dict[str, Any], request_context: RequestContext) -> 
         page=_page(record.get("page")),
         target=target,
         session=_session_of_batch(record.get("session")),
-        context={**_page_context_of_batch(record.get("context")), **request_context},
+        context={**clean_page_context(record.get("context")), **request_context},
     )
 
 
@@ -408,10 +408,6 @@ def _same_flat_properties(value: object, last: object) -> bool:
 _page = _SameAsLast(lambda value: _text_fields(value, PAGE_FIELDS, "page", cut=True))
 _session_of_batch = _SameAsLast(_session)
 _properties_of_batch = _SameAsLast(clean_properties, _same_flat_properties)
-# repr tells 1 from True, which == does not (a size of True is no size).
-_page_context_of_batch = _SameAsLast(
-    clean_page_context, lambda value, last: value == last and repr(value) == repr(last)
-)
 
 
 def _text_fields(
