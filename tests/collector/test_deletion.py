@@ -1,17 +1,20 @@
 """Heap's user-deletion API over real HTTP, and that the data really leaves the SQLite file."""
 
+import secrets
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.collector.wire import batch, event, identify, user_properties
+from tests.collector.wire import batch, event, identify, page, user_properties
 from tests.live_server import REPO_ROOT, LiveServer, run_cli, start_server
+from tests.storage.test_deletion import encodings
 
 V0 = "/api/public/v0"
 
@@ -261,3 +264,39 @@ def test_an_app_joins_only_a_project_that_exists(server: LiveServer) -> None:
     )
     assert done.returncode == 2
     assert "no app 'no-such-app' to join" in done.stderr
+
+
+def stored_bytes(server: LiveServer) -> bytes:
+    """The SQLite file and its -wal and -shm as they are on disk now."""
+    names = [server.db_path, *(Path(f"{server.db_path}{end}") for end in ("-wal", "-shm"))]
+    return b"".join(path.read_bytes() for path in names if path.exists())
+
+
+def test_a_complete_deletion_leaves_nothing_of_the_user_in_the_running_servers_files(
+    server: LiveServer, app: dict, token: str
+) -> None:
+    marker = secrets.token_hex(6)  # in every value below, and nowhere else
+    identity = f"erase.{marker}@Ärger.example"
+    # Tracker user ids: 16 digits, below 2**53.
+    phone, laptop = (str(secrets.randbelow(2**53 - 10**15) + 10**15) for _ in range(2))
+    visited = {**page(f"/erase/{marker}"), "title": f"Über {marker} ✓"}
+    sent = batch(
+        app["app_id"],
+        event(laptop, page=visited),
+        event(laptop, "custom", f"Checkout {marker}", page=visited),
+        user_properties(laptop, {f"plan_{marker}": f"Pro ☃ {marker}"}),
+        identify(laptop, identity),
+        event(phone, "click", page=visited),
+        identify(phone, identity),
+    )
+    assert httpx.post(server.url + "/api/ingest", json=sent).json()["accepted"] == 6
+    values = [marker, identity, phone, laptop, visited["url"], visited["title"]]
+    before = stored_bytes(server)
+    assert all(any(n in before for n in encodings(value)) for value in values)  # it can see
+    answer = httpx.post(
+        f"{server.url}{V0}/user_deletion", json={"users": [{"identity": identity}]},
+        headers=bearer(token),
+    )  # fmt: skip
+    wait_complete(server, token, answer.json()["deletion_request_id"])
+    files = stored_bytes(server)  # the server still runs
+    assert [n for value in values for n in encodings(value) if n in files] == []

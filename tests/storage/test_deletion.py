@@ -51,8 +51,9 @@ class Person:
 
 def generated_person(label: str) -> Person:
     token = secrets.token_hex(6)
+    # User ids as the tracker makes them: 16 digits, below 2**53.
     user_id, other_device, server_user_id = (
-        str(secrets.randbelow(9 * 10**15) + 10**15) for _ in range(3)
+        str(secrets.randbelow(2**53 - 10**15) + 10**15) for _ in range(3)
     )
     identity = f"{label}.{token}@Ärger.example"
     refused_identity = f'{label}-other-"{token}"'
