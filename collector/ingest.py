@@ -10,7 +10,6 @@ Every field of the wire records is checked and stored, except the envelope's `se
 `library` (unused for now) and keys the protocol does not define, which are dropped.
 """
 
-import operator
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -75,6 +74,7 @@ from snippet.wire import (
     TARGET_FIELDS,
     USER_PROPERTIES,
     UTM_PARAMETERS,
+    PageContext,
 )
 
 BROWSER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
@@ -293,7 +293,7 @@ def event_operation(record: dict[str, Any], request_context: RequestContext) -> 
         page=_page(record.get("page")),
         target=target,
         session=_session_of_batch(record.get("session")),
-        context={**clean_page_context(record.get("context")), **request_context},
+        context=_event_context(clean_page_context(record.get("context")), request_context),
     )
 
 
@@ -358,26 +358,48 @@ def _time(record: dict[str, Any]) -> int:
 Result = TypeVar("Result")
 
 
-class _SameAsLast(Generic[Result]):
-    """`check(value)`, reusing the last result while values that are `same` follow one another:
-    the records of one batch mostly share their page, session and properties. `same` must
-    imply an equal result (plain == does for strings, not for 1 and True); results are shared,
-    so never change one."""
+def _itself(value: Any) -> Any:
+    return value
 
-    def __init__(
-        self, check: Callable[[Any], Result], same: Callable[[Any, Any], bool] = operator.eq
-    ) -> None:
+
+class _SameAsLast(Generic[Result]):
+    """`check(value)`, reusing the last result while values of an equal `key` follow one
+    another: the records of one batch mostly share their page, session, properties and context.
+    Equal keys must imply an equal result: the value itself will do for objects of strings, not
+    where 1 == True == 1.0 (repr tells those apart, and key order). Results are shared, so never
+    change one."""
+
+    def __init__(self, check: Callable[[Any], Result], key: Callable[[Any], Any] = _itself) -> None:
         self._check = check
-        self._same = same
+        self._key = key
         self._last: tuple[Any, Result] | None = None  # one tuple: replaced in one step
 
     def __call__(self, value: Any) -> Result:
+        key = self._key(value)
         last = self._last
-        if last is not None and self._same(value, last[0]):
+        if last is not None and key == last[0]:
             return last[1]
         result = self._check(value)
-        self._last = (value, result)
+        self._last = (key, result)
         return result
+
+
+class _EventContext:
+    """An event's stored context, the page's beside the request's, made once while the page's
+    stays equal (checked, its values are exact under ==: whole numbers, strings, None) and the
+    request's the very same object (one per request), so the events of a batch share one dict,
+    which storage then encodes once. Never change the result."""
+
+    def __init__(self) -> None:
+        self._last: tuple[PageContext, RequestContext, dict[str, object]] | None = None
+
+    def __call__(self, page: PageContext, request: RequestContext) -> dict[str, object]:
+        last = self._last
+        if last is not None and last[1] is request and last[0] == page:  # held: ids stay theirs
+            return last[2]
+        merged = {**page, **request}
+        self._last = (page, request, merged)
+        return merged
 
 
 def _session(value: object) -> dict[str, str] | None:
@@ -390,24 +412,10 @@ def _session(value: object) -> dict[str, str] | None:
     return _text_fields(value, (*SESSION_FIELDS, *utm), "session", cut=True)
 
 
-_FLAT_VALUE_TYPES = frozenset({str, int, float, bool, type(None)})
-
-
-def _same_flat_properties(value: object, last: object) -> bool:
-    """Equal key for key, in the same order, with scalar values of the same types: what
-    clean_properties makes of one it makes of the other."""
-    return (
-        isinstance(value, dict)
-        and isinstance(last, dict)
-        and value == last
-        and list(value) == list(last)
-        and all(type(v) in _FLAT_VALUE_TYPES and type(v) is type(last[k]) for k, v in value.items())
-    )
-
-
 _page = _SameAsLast(lambda value: _text_fields(value, PAGE_FIELDS, "page", cut=True))
 _session_of_batch = _SameAsLast(_session)
-_properties_of_batch = _SameAsLast(clean_properties, _same_flat_properties)
+_properties_of_batch = _SameAsLast(clean_properties, key=repr)
+_event_context = _EventContext()
 
 
 def _text_fields(

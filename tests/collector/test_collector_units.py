@@ -241,3 +241,36 @@ def test_records_of_one_batch_each_keep_their_own_properties() -> None:
         [("b", "x", str)],
         "property 'a' is longer than 1023 characters",
     ]
+
+
+def test_records_each_keep_their_own_context() -> None:
+    # The page's context is reused for equal ones of the same types (a width of True is no
+    # width), and the stored context for the very same page and request contexts; another
+    # request's context is its own even where the page's is equal.
+    chrome = {**NO_REQUEST_CONTEXT, "browser": "Chrome", "device_type": "Desktop"}
+    firefox = {**NO_REQUEST_CONTEXT, "browser": "Firefox", "device_type": "Desktop"}
+    screen = {"width": 1, "height": 1080}  # 1 == True
+    sent = [
+        ({"screen": screen, "language": "en-GB"}, chrome),
+        ({"screen": dict(screen), "language": "en-GB"}, chrome),
+        ({"screen": {**screen, "width": True}, "language": "en-GB"}, chrome),
+        ({"screen": screen, "language": "en-GB"}, dict(chrome)),
+        ({"screen": screen, "language": "en-GB"}, firefox),
+        ({"screen": screen, "language": "de-DE"}, firefox),
+    ]
+    stored = []
+    for page_context, request_context in sent:
+        operation = record_operation(event("11", "click", context=page_context), request_context)
+        assert isinstance(operation, NewEvent) and operation.context is not None
+        stored.append(operation.context)
+    expected_pages = [
+        {"screen": screen, "viewport": None, "language": "en-GB", "time_zone": None},
+        {"screen": screen, "viewport": None, "language": "en-GB", "time_zone": None},
+        {"screen": None, "viewport": None, "language": "en-GB", "time_zone": None},
+        {"screen": screen, "viewport": None, "language": "en-GB", "time_zone": None},
+        {"screen": screen, "viewport": None, "language": "en-GB", "time_zone": None},
+        {"screen": screen, "viewport": None, "language": "de-DE", "time_zone": None},
+    ]
+    requests = [request_context for _, request_context in sent]
+    assert stored == [{**p, **r} for p, r in zip(expected_pages, requests, strict=True)]
+    assert stored[0] is stored[1]  # one stored context for a run of the same ones
