@@ -36,6 +36,11 @@ from tests.live_server import run_cli, start_server  # noqa: E402
 
 LOAD_SCRIPT = ROOT / "bench" / "ingest_load.lua"
 APP_ID = "bench"
+# The visitors' browser, as the tracker's requests carry it (the collector reads it per request).
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/131.0.0.0 Safari/537.36"
+)
 QUIET_SECONDS = 5  # after sending stops: every request in flight is answered within this
 RAW_CHUNKS = (1_000, 10_000, None)  # rows per transaction; None: all rows in one
 
@@ -45,7 +50,7 @@ def run_load(url: str, seconds: int, connections: int, threads: int, batch: int)
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds + QUIET_SECONDS}s",
         "--timeout", f"{QUIET_SECONDS}s", "-s", str(LOAD_SCRIPT), url,
-        "--", APP_ID, secrets.token_hex(4), str(seconds), str(batch),
+        "--", APP_ID, secrets.token_hex(4), str(seconds), str(batch), USER_AGENT,
     ]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + QUIET_SECONDS + 60

@@ -33,7 +33,7 @@ import uvloop
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_ingest import APP_ID, load_average, run_load  # noqa: E402
+from bench.bench_ingest import APP_ID, USER_AGENT, load_average, run_load  # noqa: E402
 from collector.app import create_app  # noqa: E402
 from collector.settings import Settings  # noqa: E402
 from tests.live_server import run_cli, start_server  # noqa: E402
@@ -87,6 +87,7 @@ async def post(app: Any, body: bytes) -> int:
         "headers": [
             (b"host", b"127.0.0.1"),
             (b"content-type", b"text/plain;charset=UTF-8"),
+            (b"user-agent", USER_AGENT.encode()),
             (b"content-length", str(len(body)).encode()),
         ],
         "client": ("127.0.0.1", 40000),

@@ -1,7 +1,8 @@
 -- wrk script for bench/bench_ingest.py: POST /api/ingest with batches of click records as the
 -- tracker sends them (docs/protocol.md, section 4), every event id unique in the run.
 --
---   wrk -t1 -c16 -d<send+tail>s -s bench/ingest_load.lua URL -- APP_ID RUN_NONCE SEND_SECONDS BATCH
+--   wrk -t1 -c16 -d<send+tail>s -s bench/ingest_load.lua URL -- APP_ID RUN_NONCE SEND_SECONDS BATCH \
+--     USER_AGENT
 --
 -- A thread sends for SEND_SECONDS, then stays quiet so that every request it sent is answered
 -- before wrk stops: then the acknowledged count can be compared with what the database holds.
@@ -65,7 +66,7 @@ for index, target in ipairs(TARGETS) do
   TARGET_JSON[index] = "{" .. table.concat(fields, ",") .. "}"
 end
 
-local app_id, nonce, batch_size
+local app_id, nonce, batch_size, user_agent
 local send_until
 first_sent_ms, last_answer_ms = nil, nil -- globals: `done` reads them
 local request_number = 0
@@ -80,6 +81,7 @@ function init(args)
   nonce = args[2]
   send_until = now_ms() + tonumber(args[3]) * 1000
   batch_size = tonumber(args[4])
+  user_agent = args[5]
   math.randomseed(thread_number * 7919)
 end
 
@@ -124,7 +126,8 @@ function request()
     '{"app_id":"', app_id, '","sent_at":', string.format("%d", clock),
     ',"library":"footfall-web/0.1.0","records":[', table.concat(records, ","), ']}',
   })
-  return wrk.format("POST", "/api/ingest", {["Content-Type"] = "text/plain;charset=UTF-8"}, body)
+  local headers = {["Content-Type"] = "text/plain;charset=UTF-8", ["User-Agent"] = user_agent}
+  return wrk.format("POST", "/api/ingest", headers, body)
 end
 
 function response(status, headers, body)
