@@ -6,6 +6,7 @@ visitor's first page, then found in `footfall events` / `footfall users`."""
 import re
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page
@@ -15,7 +16,8 @@ from tests.browser.host_page import HostSite, host_site
 from tests.live_server import LiveServer, run_cli
 
 pytestmark = pytest.mark.browser
-SNIPPETS = ("current", "classic")
+# Heap's current snippet, the same pointed at the classic path, and the classic snippet.
+SNIPPETS = ("current", "current-at-js-path", "classic")
 USER_ID = re.compile(r"[1-9]\d{14,15}")
 # Every method of Heap's current snippet (the list in its text), then the classic one's.
 CURRENT_METHODS = re.findall(r'"(\w+)"', re.findall(r"n=\[(.*?)\]", HEAP_CURRENT_SNIPPET)[0])
@@ -30,6 +32,18 @@ document.addEventListener('load', (event) => {
                    loaded: heap.loaded};
 }, true);
 </script>"""
+
+
+def host_page(site: HostSite, path: str, server: LiveServer, app_id: str, snippet: str,
+              **options: Any) -> str:  # fmt: skip
+    """Serve a host page with `snippet` (one of SNIPPETS); its URL."""
+    url = site.page(path, server.url, app_id, current=snippet != "classic", **options)
+    if snippet == "current-at-js-path":
+        html, headers = site.pages[path]
+        config_path, js_path = '/config/"+e+"/heap_config.js"', '/js/heap-"+e+".js"'
+        assert html.count(config_path) == 1
+        site.pages[path] = (html.replace(config_path, js_path), headers)
+    return url
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +129,7 @@ def named(events: list[dict]) -> set[str]:
 def test_every_method_of_both_snippets_exists_and_does_what_heap_documents(
     visit: Visit, site: HostSite, server: LiveServer, app_id: str, snippet: str
 ) -> None:
-    url = site.page(f"/{snippet}", server.url, app_id, current=snippet == "current", body=BODY)
+    url = host_page(site, f"/{snippet}", server, app_id, snippet, body=BODY)
     visit.open(url)
     missing = visit.page.evaluate(
         "(names) => names.filter((name) => typeof heap[name] !== 'function')",
@@ -193,9 +207,7 @@ def test_stop_and_start_tracking_are_consent(
 def test_a_first_page_reads_heap_user_id_at_once_and_it_is_the_exported_one(
     visit: Visit, site: HostSite, server: LiveServer, app_id: str, snippet: str
 ) -> None:
-    url = site.page(
-        f"/first-{snippet}", server.url, app_id, current=snippet == "current", after=AT_LOAD
-    )
+    url = host_page(site, f"/first-{snippet}", server, app_id, snippet, after=AT_LOAD)
     visit.open(url)
     at_load = visit.page.evaluate("window.atLoad")
     assert at_load["ready"] is False and at_load["loaded"] is True  # Python had not started
@@ -227,3 +239,20 @@ def test_under_require_consent_the_first_page_id_is_kept_only_after_opt_in(
     events = visit.events(visit.named("Consented"))
     assert {event["user_id"] for event in events} == {user_id}
     visit.page.wait_for_function(f"document.cookie.includes('{user_id}')")
+
+
+def test_a_second_copy_of_the_current_snippet_is_harmless(
+    visit: Visit, site: HostSite, server: LiveServer, app_id: str
+) -> None:
+    visit.open(site.page("/twice", server.url, app_id, current=True, body=BODY))
+    # A second copy (say one inline, one from a tag manager): its stubs replace heap.track & co.
+    # and queue in the same window.heapReadyCb, which runs them at once.
+    snippet = HEAP_CURRENT_SNIPPET.replace("https://cdn.us.heap-api.com", server.url)
+    body = snippet.removeprefix('<script type="text/javascript">').removesuffix("</script>")
+    visit.page.evaluate(f"() => {{ {body % {'app_id': repr(app_id), 'config': ''}} }}")
+    visit.page.evaluate("heap.track('After a second snippet', {n: 2}); heap.identify('two')")
+    events = visit.events(visit.named("After a second snippet"))
+    after = [event for event in events if event["name"] == "After a second snippet"]
+    assert [(event["properties"], event["identity"]) for event in after] == [({"n": 2}, "two")]
+    assert visit.page.evaluate("[heap.loaded, window.heapReadyCb.length]") == [True, 0]
+    assert visit.errors == []
