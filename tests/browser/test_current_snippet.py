@@ -4,7 +4,6 @@ the calls queued before the tracker loaded replayed in order, and `heap.userId` 
 visitor's first page, then found in `footfall events` / `footfall users`."""
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,8 +11,9 @@ import pytest
 from playwright.sync_api import Page
 
 from collector.demo_site import HEAP_CURRENT_SNIPPET, HEAP_V4_SNIPPET
+from tests.browser.conftest import Demo
 from tests.browser.host_page import HostSite, host_site
-from tests.live_server import LiveServer, run_cli
+from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
 # Heap's current snippet, the same pointed at the classic path, and the classic snippet.
@@ -52,31 +52,21 @@ def site() -> Iterator[HostSite]:
         yield serving
 
 
-class Visit:
-    """One host page in `page`, with our console warnings and the page's errors."""
+class Visit(Demo):
+    """Host pages in `page`, with our console warnings and the page's errors, and what the
+    collector stored for the app (Demo's events and users)."""
 
     def __init__(self, page: Page, server: LiveServer, app_id: str) -> None:
-        self.page, self.server, self.app_id = page, server, app_id
+        super().__init__(server, app_id, page)
         self.warnings: list[str] = []
         self.errors: list[str] = []
         page.on("console", lambda m: self.warnings.append(m.text) if "[footfall]" in m.text else 0)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
-    def open(self, url: str, *, ready: bool = True) -> None:
+    def go(self, url: str) -> None:
+        """Open `url` and wait until the tracker has started."""
         self.page.goto(url)
-        if ready:
-            self.page.wait_for_function("heap.ready === true", timeout=60_000)
-
-    def events(self, predicate: Callable[[list[dict]], bool], timeout_s: float = 20) -> list[dict]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            found = run_cli("events", "--db", str(self.server.db_path), "--app", self.app_id)
-            if predicate(found) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.25)
-
-    def users(self) -> list[dict]:
-        return run_cli("users", "--db", str(self.server.db_path), "--app", self.app_id)
+        self.page.wait_for_function("heap.ready === true", timeout=60_000)
 
     def named(self, name: str) -> Callable[[list[dict]], bool]:
         return lambda found: any(event["name"] == name for event in found)
@@ -104,7 +94,7 @@ def test_the_current_snippet_replays_its_queue_in_call_order(
     heap.addTransformer('rename', (event) => event);
     heap.getUserId();
     </script>"""
-    visit.open(site.page("/queued", server.url, app_id, current=True, after=queued, body=BODY))
+    visit.go(site.page("/queued", server.url, app_id, current=True, after=queued, body=BODY))
     assert visit.page.evaluate("heap.loaded") is True
     assert visit.page.evaluate("window.heapReadyCb.length") == 0
     events = visit.events(lambda found: {"Queued early", "Logout", "pageview"} <= named(found))
@@ -130,7 +120,7 @@ def test_every_method_of_both_snippets_exists_and_does_what_heap_documents(
     visit: Visit, site: HostSite, server: LiveServer, app_id: str, snippet: str
 ) -> None:
     url = host_page(site, f"/{snippet}", server, app_id, snippet, body=BODY)
-    visit.open(url)
+    visit.go(url)
     missing = visit.page.evaluate(
         "(names) => names.filter((name) => typeof heap[name] !== 'function')",
         [*CURRENT_METHODS, *CLASSIC_METHODS, "push", "load"],
@@ -191,7 +181,7 @@ def test_every_method_of_both_snippets_exists_and_does_what_heap_documents(
 def test_stop_and_start_tracking_are_consent(
     visit: Visit, site: HostSite, server: LiveServer, app_id: str
 ) -> None:
-    visit.open(site.page("/consent", server.url, app_id, current=True, body=BODY))
+    visit.go(site.page("/consent", server.url, app_id, current=True, body=BODY))
     before = visit.page.evaluate("heap.getUserId()")
     visit.page.evaluate("heap.stopTracking(); heap.track('While stopped')")
     visit.page.wait_for_function(f"!document.cookie.includes('_hp2_id.{app_id}=')")
@@ -208,7 +198,7 @@ def test_a_first_page_reads_heap_user_id_at_once_and_it_is_the_exported_one(
     visit: Visit, site: HostSite, server: LiveServer, app_id: str, snippet: str
 ) -> None:
     url = host_page(site, f"/first-{snippet}", server, app_id, snippet, after=AT_LOAD)
-    visit.open(url)
+    visit.go(url)
     at_load = visit.page.evaluate("window.atLoad")
     assert at_load["ready"] is False and at_load["loaded"] is True  # Python had not started
     user_id = at_load["userId"]
@@ -227,7 +217,7 @@ def test_under_require_consent_the_first_page_id_is_kept_only_after_opt_in(
         "/first-consent", server.url, app_id, current=True, after=AT_LOAD,
         config={"requireConsent": True},
     )  # fmt: skip
-    visit.open(url)
+    visit.go(url)
     user_id = visit.page.evaluate("window.atLoad.userId")
     assert USER_ID.fullmatch(user_id)
     visit.page.evaluate("window.dispatchEvent(new Event('pagehide'))")  # the journal's moment
@@ -244,7 +234,7 @@ def test_under_require_consent_the_first_page_id_is_kept_only_after_opt_in(
 def test_a_second_copy_of_the_current_snippet_is_harmless(
     visit: Visit, site: HostSite, server: LiveServer, app_id: str
 ) -> None:
-    visit.open(site.page("/twice", server.url, app_id, current=True, body=BODY))
+    visit.go(site.page("/twice", server.url, app_id, current=True, body=BODY))
     # A second copy (say one inline, one from a tag manager): its stubs replace heap.track & co.
     # and queue in the same window.heapReadyCb, which runs them at once.
     snippet = HEAP_CURRENT_SNIPPET.replace("https://cdn.us.heap-api.com", server.url)
