@@ -24,7 +24,7 @@ from collector.bundle import bundle_is_built
 from collector.request_body import MAX_NESTING
 from collector.settings import Settings
 from snippet.pageview import UTM_PARAMETERS
-from tests.collector.wire import event, identify, json_values, user_properties
+from tests.collector.wire import VALID_RECORDS, event, identify, json_values
 from tests.live_server import REPO_ROOT, LiveServer, start_server
 from tests.run_async import run_async
 
@@ -36,16 +36,6 @@ EXAMPLES = settings(
 )
 FEWER = settings(EXAMPLES, max_examples=100)
 ADMIN_PASSWORD = "fuzz-admin-password"
-
-VALID_RECORDS = st.sampled_from(
-    [
-        lambda: event("700"),
-        lambda: event("701", "click", properties={"a": 1}),
-        lambda: event("702", "custom", name="Buy"),
-        lambda: identify("703", "fuzz@example.com"),
-        lambda: user_properties("704", {"plan": "Pro"}),
-    ]
-).map(lambda make: make())
 
 
 @st.composite

@@ -14,7 +14,7 @@ from collector.batch_answer import BatchAnswer
 from collector.context import NO_REQUEST_CONTEXT
 from collector.ingest import Batch, parse_batch, parse_body, validate
 from collector.request_body import MAX_NESTING, RequestProblem, parse_json
-from tests.collector.wire import batch, event, identify, json_values, user_properties
+from tests.collector.wire import VALID_RECORDS, batch, event, identify, json_values, user_properties
 
 EXAMPLES = settings(
     max_examples=300,
@@ -53,16 +53,6 @@ TRICKY_JSON = [
     "[1, [2, [3]]]",
     "[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1),
 ]
-
-VALID_RECORDS = st.sampled_from(
-    [
-        lambda: event("700"),
-        lambda: event("701", "click", properties={"a": 1, "b": "x", "c": True}),
-        lambda: event("702", "custom", name="Buy"),
-        lambda: identify("703", "fuzz@example.com"),
-        lambda: user_properties("704", {"plan": "Pro"}),
-    ]
-).map(lambda make: make())
 
 
 @st.composite

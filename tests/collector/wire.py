@@ -84,3 +84,15 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
+
+
+# One valid record of each kind, made anew for each draw (hypothesis).
+VALID_RECORDS = st.sampled_from(
+    [
+        lambda: event("700"),
+        lambda: event("701", "click", properties={"a": 1}),
+        lambda: event("702", "custom", name="Buy"),
+        lambda: identify("703", "fuzz@example.com"),
+        lambda: user_properties("704", {"plan": "Pro"}),
+    ]
+).map(lambda make: make())
