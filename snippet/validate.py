@@ -5,6 +5,7 @@ Each check returns what was kept plus plain-English problems, so callers can war
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from snippet.wire import CUSTOM, EVENT_TYPES, PageContext, Scalar, js_number
@@ -144,19 +145,7 @@ def clean_properties(
     forbidden_keys: frozenset[str] = frozenset(),
 ) -> Cleaned:
     """Flatten nested objects with dots, drop null values, and keep what fits Heap's limits."""
-    cleaned = Cleaned()
-    if properties is None:
-        return cleaned
-    if not isinstance(properties, dict):
-        cleaned.problems.append(f"properties must be an object, got {_type_name(properties)}")
-        return cleaned
-    for key, value in _flatten(properties, ""):
-        problem = _property_problem(key, value, value_limit, forbidden_keys)
-        if problem is None:
-            cleaned.properties[key] = _as_scalar(value)
-        elif problem:
-            cleaned.problems.append(problem)
-    return cleaned
+    return _cleaned(properties, _flatten_all, None, value_limit, forbidden_keys)
 
 
 def clean_user_properties(properties: object) -> Cleaned:
@@ -170,25 +159,47 @@ def clean_server_properties(properties: object, *, user: bool) -> Cleaned:
     """Properties of Heap's server-side track (`user` False) or add_user_properties (True), in
     the shapes Heap documents: values a number or a string (no flattening, no booleans); an
     array value of a track, of numbers and strings, becomes one string joined with "||"."""
+    if user:
+        return _cleaned(
+            properties, _items, _server_user_value, USER_VALUE_MAX, frozenset({"user_id"})
+        )
+    return _cleaned(properties, _items, _server_event_value, EVENT_VALUE_MAX, frozenset())
+
+
+def _cleaned(
+    properties: object,
+    items: Callable[[dict[object, object]], list[tuple[str, object]]],
+    convert: Callable[[str, object], object] | None,
+    value_limit: int,
+    forbidden_keys: frozenset[str],
+) -> Cleaned:
+    """What passes of `properties`: each of its `items` as `convert` makes it (a _Refusal says
+    why not), checked against Heap's limits; null values dropped."""
     cleaned = Cleaned()
     if properties is None:
         return cleaned
     if not isinstance(properties, dict):
         cleaned.problems.append(f"properties must be an object, got {_type_name(properties)}")
         return cleaned
-    value_limit = USER_VALUE_MAX if user else EVENT_VALUE_MAX
-    forbidden = frozenset({"user_id"}) if user else frozenset()
-    for key, sent in properties.items():
-        value = _server_value(str(key), sent, user)
+    for key, sent in items(properties):
+        value = sent if convert is None else convert(key, sent)
         if isinstance(value, _Refusal):
             cleaned.problems.append(value.problem)
             continue
-        problem = _property_problem(str(key), value, value_limit, forbidden)
+        problem = _property_problem(key, value, value_limit, forbidden_keys)
         if problem is None:
-            cleaned.properties[str(key)] = _as_scalar(value)
+            cleaned.properties[key] = _as_scalar(value)
         elif problem:
             cleaned.problems.append(problem)
     return cleaned
+
+
+def _flatten_all(mapping: dict[object, object]) -> list[tuple[str, object]]:
+    return _flatten(mapping, "")
+
+
+def _items(mapping: dict[object, object]) -> list[tuple[str, object]]:
+    return [(str(key), value) for key, value in mapping.items()]
 
 
 @dataclass(frozen=True)
@@ -196,7 +207,15 @@ class _Refusal:
     problem: str
 
 
-def _server_value(key: str, value: object, user: bool) -> object:
+def _server_event_value(key: str, value: object) -> object:
+    return _server_value(key, value, user=False)
+
+
+def _server_user_value(key: str, value: object) -> object:
+    return _server_value(key, value, user=True)
+
+
+def _server_value(key: str, value: object, *, user: bool) -> object:
     """The value a server-side property is stored as, or why it is refused."""
     what = "user property" if user else "property"
     if isinstance(value, bool):

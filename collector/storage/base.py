@@ -38,9 +38,12 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from collector.clock import now_ms
 
 # App ids name Heap's cookies (`_hp2_id.<appId>`) and URLs, so they stay within these characters.
 APP_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -342,6 +345,29 @@ def deletion_log_hash(secret: bytes, app_id: str, named: dict[str, str]) -> str:
     answer whether a given user was (by hashing that user again)."""
     message = json.dumps([app_id, sorted(named.items())])  # ASCII: any string encodes
     return hmac.new(secret, b"deletion-log|" + message.encode(), hashlib.sha256).hexdigest()
+
+
+async def new_app(apps: "AppStore", name: str, app_id: str | None, project_of: str | None) -> App:
+    """The app `create_app` is to insert: a checked or new id, a fresh API key, and the project
+    of the app `project_of` (ValueError for a bad id or an unknown app to join)."""
+    if app_id is not None and not APP_ID_PATTERN.match(app_id):
+        raise ValueError(
+            f"app id {app_id!r} must be 1 to 64 letters, digits, '-' or '_' "
+            "(it becomes part of cookie names and URLs)"
+        )
+    project = None
+    if project_of is not None:
+        main = await apps.find_app(project_of)
+        if main is None:
+            raise ValueError(f"no app {project_of!r} to join: give --project an app's id")
+        project = main.project_id
+    return App(
+        app_id=app_id or str(secrets.randbelow(9 * 10**9) + 10**9),
+        name=name,
+        api_key=secrets.token_hex(16),
+        created_at=now_ms(),
+        project_of=project,
+    )
 
 
 # -- errors -------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +26,6 @@ from collector.clock import now_ms
 from collector.identity import apply_user_operation, event_user, keep_initial_properties
 from collector.storage import sqlite_reads
 from collector.storage.base import (
-    APP_ID_PATTERN,
     DUPLICATE,
     STORED,
     App,
@@ -53,6 +51,7 @@ from collector.storage.base import (
     UserRow,
     UserState,
     deletion_log_hash,
+    new_app,
 )
 from collector.storage.sqlite_schema import migrate
 
@@ -253,22 +252,7 @@ class SQLiteStorage:
     async def create_app(
         self, name: str, app_id: str | None = None, project_of: str | None = None
     ) -> App:
-        if app_id is not None and not APP_ID_PATTERN.match(app_id):
-            raise ValueError(
-                f"app id {app_id!r} must be 1 to 64 letters, digits, '-' or '_' "
-                "(it becomes part of cookie names and URLs)"
-            )
-        app = App(
-            app_id=app_id or str(secrets.randbelow(9 * 10**9) + 10**9),
-            name=name,
-            api_key=secrets.token_hex(16),
-            created_at=now_ms(),
-        )
-        if project_of is not None:
-            main = await self.find_app(project_of)
-            if main is None:
-                raise ValueError(f"no app {project_of!r} to join: give --project an app's id")
-            app = replace(app, project_of=main.project_id)
+        app = await new_app(self, name, app_id, project_of)
 
         def insert(conn: sqlite3.Connection) -> App:
             try:
