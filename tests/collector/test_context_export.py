@@ -2,6 +2,7 @@
 address believed only from a trusted proxy (loopback here), kept only with --store-ip, and the
 users' initial properties, set once and never overwritten."""
 
+import ipaddress
 import json
 import subprocess
 import sys
@@ -217,3 +218,30 @@ def test_serve_stops_with_a_clear_message_when_the_named_geo_database_is_missing
     )
     assert done.returncode == 2
     assert f"no geo database at {missing}: run ./dev.sh" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "forwarded",
+    [
+        LONDON,
+        f"192.0.2.1,{LONDON}",
+        f"10.0.0.7,{LONDON}",
+        f"10.0.0.7 , 192.0.2.1,  {LONDON}",
+        "2a00:1450:4001:82b::200e",
+        "2A00:1450:4001:082B:0000:0000:0000:200E",
+    ],
+)
+def test_without_store_ip_no_address_reaches_the_database(
+    server: LiveServer, app_id: str, forwarded: str
+) -> None:
+    send(server, "/api/ingest", batch(app_id, event("71")), forwarded_for=forwarded)
+    [row] = events(server, app_id)
+    assert row["context"]["country"] in ("GB", "DE") and row["context"]["ip"] is None
+    stored = b"".join(
+        path.read_bytes()
+        for path in server.db_path.parent.glob(server.db_path.name + "*")  # with -wal, -shm
+    )
+    for address in {part.strip() for part in forwarded.split(",")}:
+        for text in {address, address.lower(), str(ipaddress.ip_address(address))}:
+            assert text.encode() not in stored, text
+            assert text.encode("utf-16-le") not in stored, text
