@@ -15,7 +15,6 @@ from pathlib import Path
 import maxminddb
 import ua_parser
 
-from snippet.validate import clean_page_context
 from snippet.wire import PAGE_CONTEXT_FIELDS
 
 # The npm package (pinned in package.json) that ./dev.sh installs: DB-IP's free city database,
@@ -206,9 +205,3 @@ class RequestContexts:
 
 # A server-side API call's event: the request is the customer's server, not the visitor.
 NO_REQUEST_CONTEXT: RequestContext = dict.fromkeys(REQUEST_CONTEXT_FIELDS)
-
-
-def event_context(page_context: object, request: RequestContext) -> dict[str, object]:
-    """An event's stored context: the page's (as the tracker sent it, checked again since any
-    client may post) and the request's."""
-    return {**clean_page_context(page_context), **request}

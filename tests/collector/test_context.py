@@ -8,15 +8,12 @@ from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
 from collector.context import (
-    CONTEXT_FIELDS,
     DEFAULT_GEO_DB,
-    NO_REQUEST_CONTEXT,
     GeoDatabase,
     GeoDatabaseMissing,
     Location,
     RequestContexts,
     UserAgentContext,
-    event_context,
     open_geo_database,
     user_agent_context,
 )
@@ -184,19 +181,6 @@ def test_without_a_geo_database_the_place_is_unknown_and_the_rest_known() -> Non
     assert context["browser"] == "Mobile Safari"
 
 
-def test_an_events_context_has_every_exported_field_page_ones_checked_again(
-    geo: GeoDatabase,
-) -> None:
-    request = RequestContexts(geo, store_ip=False).of(IPHONE, "8.8.8.8")
-    context = event_context(PAGE_CONTEXT, request)
-    assert tuple(context) == CONTEXT_FIELDS
-    assert (
-        context["screen"] == {"width": 1920, "height": 1080} and context["city"] == "Mountain View"
-    )
-    forged = event_context({"screen": "huge", "language": "fr-FR"}, NO_REQUEST_CONTEXT)
-    assert forged == {**dict.fromkeys(CONTEXT_FIELDS), "language": "fr-FR"}
-
-
 def test_initial_user_properties_take_heaps_names_from_the_session_and_the_context(
     geo: GeoDatabase,
 ) -> None:
@@ -206,7 +190,7 @@ def test_initial_user_properties_take_heaps_names_from_the_session_and_the_conte
         "utm_source": "news",
         "utm_campaign": "spring",
     }
-    context = event_context(PAGE_CONTEXT, RequestContexts(geo, False).of(IPHONE, "1.1.1.1"))
+    context = {**PAGE_CONTEXT, **RequestContexts(geo, False).of(IPHONE, "1.1.1.1")}
     assert initial_user_properties(session, context) == {
         "Initial Referrer": "https://news.example.org/",
         "Initial Landing Page": "https://shop.example.com/?utm_source=news&utm_campaign=spring",
