@@ -33,8 +33,6 @@ from collector.storage.base import (
 from snippet.validate import identity_problem
 from snippet.wire import UTM_PARAMETERS
 
-__all__ = ["KnownUser"]  # re-exported: the rules' view of a user
-
 # Reads and decisions again after a lost race; more losses in a row mean something is wrong.
 MAX_RACES = 8
 T = TypeVar("T")

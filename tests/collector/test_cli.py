@@ -122,3 +122,14 @@ def test_storage_options_that_do_not_fit_are_a_clear_error(
     assert done.returncode == 1
     assert says in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x.sqlite3").exists()
+
+
+@pytest.mark.parametrize("command", [["events"], ["users"], ["apps", "create", "--name", "S"]])
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path, command: list[str]) -> None:
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("shopping list\n" * 100)
+    done = cli(*command, "--db", str(not_a_database))
+    assert done.returncode == 1
+    assert f"footfall: storage {not_a_database}" in done.stderr and "not a database" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not_a_database.read_text() == "shopping list\n" * 100  # left as it was
