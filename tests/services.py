@@ -173,8 +173,9 @@ def running_clickhouse() -> Iterator[ClickHouseServer]:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """Start a private PostgreSQL cluster; stop it and remove its files on exit."""
+def running_postgres(*settings: str) -> Iterator[PostgresServer]:
+    """Start a private PostgreSQL cluster (`settings`: more "name=value" for it, taking
+    precedence); stop it and remove its files on exit."""
     for program in ("initdb", "postgres"):
         if not os.access(POSTGRES_BIN / program, os.X_OK):
             raise ServiceUnavailable(f"{POSTGRES_BIN / program} is missing: {INSTALL_HINT}")
@@ -202,7 +203,8 @@ def running_postgres() -> Iterator[PostgresServer]:
             [*_as_user(run_as), str(POSTGRES_BIN / "postgres"), "-D", str(data_dir),
              "-h", "127.0.0.1", "-p", str(port), "-k", str(directory),
              "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200", "-c", "wal_recycle=off"],
+             "-c", "max_connections=200", "-c", "wal_recycle=off",
+             *(option for setting in settings for option in ("-c", setting))],
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         server = PostgresServer(directory, port, user, process)

@@ -26,7 +26,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from collector.clock import now_ms
-from collector.storage.base import KnownUser, StorageUnavailable, UserState
+from collector.storage.base import KnownUser, StorageError, StorageUnavailable, UserState
 from collector.storage.sqlite import _dumps as dumps  # the one JSON encoding of stored values
 
 T = TypeVar("T")
@@ -244,6 +244,17 @@ class Postgres:
             )
             for table, column in columns
         )
+
+    def check_erasable(self) -> None:
+        """StorageError unless a deletion here can be an erasure: with `wal_recycle` on, a
+        recycled WAL segment keeps the deleted rows' bytes until it is overwritten."""
+        [[recycle]] = self.read("SHOW wal_recycle")
+        if recycle != "off":
+            raise StorageError(
+                self._where() + "wal_recycle is on, so the WAL would keep deleted users' values;"
+                " set wal_recycle = off (docs/clickhouse.md, Deletion is erasure) and the"
+                " deletion finishes at the next start"
+            )
 
     def autocommit(self, *statements: str) -> None:
         """Run statements outside a transaction (VACUUM, CHECKPOINT need that)."""

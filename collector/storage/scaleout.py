@@ -660,6 +660,7 @@ class ScaleOutStorage:
         )
         if not rows or rows[0][2] == "complete":
             return
+        self._postgres.check_erasable()
         app_id, named_users, status = rows[0][0], json.loads(rows[0][1]), rows[0][2]
         if status == "pending":
             # Heap's deletion "checks all environments in your account" (seed 003).

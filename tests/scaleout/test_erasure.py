@@ -10,10 +10,17 @@ import pytest
 
 from collector.run_sync import collected
 from collector.storage import open_storage
-from collector.storage.base import Identify, NewEvent, Operation, SetUserProperties, Storage
+from collector.storage.base import (
+    Identify,
+    NewEvent,
+    Operation,
+    SetUserProperties,
+    Storage,
+    StorageError,
+)
 from tests.run_async import run_async
 from tests.scaleout.byte_scan import files_holding
-from tests.services import ClickHouseServer, PostgresServer
+from tests.services import ClickHouseServer, PostgresServer, running_postgres
 
 APP = "erasure"
 T0 = 1_700_000_000_000
@@ -97,3 +104,23 @@ def test_a_complete_deletion_leaves_no_deleted_value_in_either_servers_files(
     users = {user.identity for user in collected(storage.users(APP))}
     assert run_async(storage.remaining_bytes([v.encode() for v in deleted.values()])) == set()
     assert deleted["identity"] not in users and kept["identity"] in users
+
+
+def test_a_deletion_stays_pending_where_the_wal_would_keep_the_values(
+    clickhouse_server: ClickHouseServer,
+) -> None:
+    with running_postgres("wal_recycle=on") as recycling:  # PostgreSQL's default
+        storage = open_storage(
+            clickhouse_server.database_url(clickhouse_server.create_database()),
+            recycling.database_url(recycling.create_database()),
+        )
+        try:
+            values, operations = person(random.Random(), 1)
+            run_async(storage.write(APP, operations))
+            request = run_async(storage.request_deletion(APP, [{"user_id": values["user_id"]}]))
+            with pytest.raises(StorageError, match="set wal_recycle = off"):
+                run_async(storage.run_deletion(request))
+            found_request = run_async(storage.find_deletion(APP, request))
+            assert found_request is not None and found_request.status == "pending"
+        finally:
+            run_async(storage.close())
