@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS users (
     first_seen BIGINT NULL,
     last_seen BIGINT NULL,
     merged_into TEXT NULL,
-    initial_properties TEXT NULL,
+    initial_properties TEXT NULL,  -- Heap's, set once; NULL: none yet
+    account_properties TEXT NOT NULL DEFAULT '{}',
     seq BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (app_id, user_id)
 );
@@ -76,7 +77,8 @@ CREATE INDEX IF NOT EXISTS users_by_merged_into ON users (app_id, merged_into)
     WHERE merged_into IS NOT NULL;
 ALTER TABLE users ALTER COLUMN user_id SET STATISTICS 0,
     ALTER COLUMN identity SET STATISTICS 0, ALTER COLUMN properties SET STATISTICS 0,
-    ALTER COLUMN merged_into SET STATISTICS 0;
+    ALTER COLUMN merged_into SET STATISTICS 0, ALTER COLUMN initial_properties SET STATISTICS 0,
+    ALTER COLUMN account_properties SET STATISTICS 0;
 CREATE TABLE IF NOT EXISTS applied_records (
     app_id TEXT NOT NULL,
     record_id TEXT NOT NULL,
@@ -354,30 +356,33 @@ class PostgresIdentity:
         # The row keeps the id taken and its span (which orders the merged ids); its
         # properties now live in the canonical user's.
         self.conn.execute(
-            "UPDATE users SET properties = '{}' WHERE app_id = %s AND user_id = %s",
+            "UPDATE users SET properties = '{}', account_properties = '{}'"
+            " WHERE app_id = %s AND user_id = %s",
             (self.app_id, from_user),
         )
 
     def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
         row = self._one(
-            "SELECT properties, first_seen, last_seen, initial_properties FROM users"
-            " WHERE app_id = %s AND user_id = %s" + (" FOR UPDATE" if lock else ""),
+            "SELECT properties, first_seen, last_seen, initial_properties, account_properties"
+            " FROM users WHERE app_id = %s AND user_id = %s" + (" FOR UPDATE" if lock else ""),
             user_id,
         )
         assert row is not None, f"user_state of unknown user {user_id}"
         initial = None if row[3] is None else json.loads(row[3])
-        return UserState(json.loads(row[0]), row[1], row[2], initial)
+        return UserState(json.loads(row[0]), row[1], row[2], initial, json.loads(row[4]))
 
     def set_user_state(self, user_id: str, state: UserState) -> None:
         initial = state.initial_properties
         self.conn.execute(
             "UPDATE users SET properties = %s, first_seen = %s, last_seen = %s,"
-            " initial_properties = %s WHERE app_id = %s AND user_id = %s",
+            " initial_properties = %s, account_properties = %s"
+            " WHERE app_id = %s AND user_id = %s",
             (
                 dumps(state.properties),
                 state.first_seen,
                 state.last_seen,
                 None if initial is None else dumps(initial),
+                dumps(state.account_properties),
                 self.app_id,
                 user_id,
             ),

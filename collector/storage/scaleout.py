@@ -275,7 +275,8 @@ class ScaleOutStorage:
         rows = await self._read(
             "SELECT u.app_id, u.user_id, u.identity, u.properties, u.first_seen, u.last_seen,"
             " ARRAY(SELECT m.user_id FROM users m WHERE m.app_id = u.app_id"
-            "       AND m.merged_into = u.user_id ORDER BY m.user_id), u.initial_properties"
+            "       AND m.merged_into = u.user_id ORDER BY m.user_id), u.initial_properties,"
+            " u.account_properties"
             " FROM users u WHERE u.merged_into IS NULL AND (%s::text IS NULL OR u.app_id = %s)"
             " ORDER BY u.first_seen NULLS LAST, u.seq",
             (app_id, app_id),
@@ -285,6 +286,7 @@ class ScaleOutStorage:
                 app_id=row[0], user_id=row[1], identity=row[2], properties=json.loads(row[3]),
                 merged_user_ids=list(row[6]), first_seen=row[4], last_seen=row[5],
                 initial_properties=_loads_or_none(row[7]) or {},
+                account_properties=json.loads(row[8]),
             )  # fmt: skip
 
     async def warnings(self, app_id: str) -> list[StoredWarning]:

@@ -3,8 +3,6 @@ moved by a merge as user properties are, applied once per record id, erased with
 
 from dataclasses import replace
 
-import pytest
-
 from collector.storage.base import SetUserProperties, Storage
 from tests.run_async import run_async
 from tests.storage.conftest import stored_users, write
@@ -15,17 +13,8 @@ def account(user_id: str, n: int, **properties: str | int) -> SetUserProperties:
     return replace(set_props(user_id, n, **properties), scope="account")
 
 
-@pytest.fixture
-def pair_to_come(request: pytest.FixtureRequest) -> None:
-    """The scale-out pair does not keep account properties yet (its UserState reads and writes
-    and its users export lack the field): strict, so the mark must go once it does."""
-    if "clickhouse+postgresql" in request.node.callspec.id:
-        reason = "storage-scaleout: account_properties in the pair's user state and export"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def test_account_properties_are_kept_apart_and_merged_like_user_properties(
-    storage: Storage, pair_to_come: None
+    storage: Storage,
 ) -> None:
     run_async(storage.ensure_app(APP, "Shop"))
     statuses = write(
