@@ -55,9 +55,13 @@ for (const folder of MOUNTED) {
 // The project's pytest settings name plugins (pytest-timeout, playwright) Pyodide has no use
 // for; an ini of its own keeps their options out. Hypothesis is imported before pytest starts
 // (for its profile, below), so pytest cannot rewrite its asserts: it says so, harmlessly.
+// tests/conftest.py starts ClickHouse and PostgreSQL for the scale-out tests (pwd, psycopg,
+// clickhouse-driver: none in Pyodide) and tests/snippet needs none of it: conftests above
+// tests/snippet are not loaded.
 FS.writeFile(
   `${PROJECT}/pytest.ini`,
-  "[pytest]\naddopts = -ra\nfilterwarnings = ignore::pytest.PytestAssertRewriteWarning\n",
+  "[pytest]\naddopts = -ra --confcutdir=tests/snippet\n" +
+    "filterwarnings = ignore::pytest.PytestAssertRewriteWarning\n",
 );
 
 const args = process.argv.slice(2);
