@@ -199,6 +199,11 @@ def test_a_beacon_lost_on_its_way_is_sent_again_by_the_next_page(
     wait_for_count(server.db_path, app_id, 1, 30, "pageview")  # not the losses' to answer
     proxy.losing = True  # sendBeacon takes the chunk; it never reaches the collector
     expected = track(page, "Beacon lost", "l")
+    # Leave only once the tracker has sent them and that send was lost: left sooner, they may
+    # still be the loader's (journaled, sent by the next boot as new), the page-exit tests' path.
+    deadline = time.monotonic() + 30
+    while not any(seen.status == 0 for seen in proxy.seen) and time.monotonic() < deadline:
+        time.sleep(0.05)
     page.goto(server.url.replace("127.0.0.1", "localhost") + "/api/health")  # another site
     page.wait_for_timeout(1000)
     proxy.losing = False
