@@ -244,8 +244,8 @@ def test_records_of_one_batch_each_keep_their_own_properties() -> None:
 
 
 def test_records_each_keep_their_own_context() -> None:
-    # The page's context is reused for equal ones of the same types (a width of True is no
-    # width), and the stored context for the very same page and request contexts; another
+    # The page's context is reused for equal ones of the same types (a width of True or 1.0 is
+    # no width), and the stored context for the very same page and request contexts; another
     # request's context is its own even where the page's is equal.
     chrome = {**NO_REQUEST_CONTEXT, "browser": "Chrome", "device_type": "Desktop"}
     firefox = {**NO_REQUEST_CONTEXT, "browser": "Firefox", "device_type": "Desktop"}
@@ -254,6 +254,7 @@ def test_records_each_keep_their_own_context() -> None:
         ({"screen": screen, "language": "en-GB"}, chrome),
         ({"screen": dict(screen), "language": "en-GB"}, chrome),
         ({"screen": {**screen, "width": True}, "language": "en-GB"}, chrome),
+        ({"screen": {**screen, "width": 1.0}, "language": "en-GB"}, chrome),
         ({"screen": screen, "language": "en-GB"}, dict(chrome)),
         ({"screen": screen, "language": "en-GB"}, firefox),
         ({"screen": screen, "language": "de-DE"}, firefox),
@@ -266,6 +267,7 @@ def test_records_each_keep_their_own_context() -> None:
     expected_pages = [
         {"screen": screen, "viewport": None, "language": "en-GB", "time_zone": None},
         {"screen": screen, "viewport": None, "language": "en-GB", "time_zone": None},
+        {"screen": None, "viewport": None, "language": "en-GB", "time_zone": None},
         {"screen": None, "viewport": None, "language": "en-GB", "time_zone": None},
         {"screen": screen, "viewport": None, "language": "en-GB", "time_zone": None},
         {"screen": screen, "viewport": None, "language": "en-GB", "time_zone": None},
