@@ -8,11 +8,17 @@
 // visitor existed. It is an immutable file in the HTTP cache, like the runtime, so a first visit
 // restores it too; the worker stores nothing itself.
 
-// The snapshot is the biggest file: its fetch starts first, before the runtime's own loader.
-const SNAPSHOT_URL = new URL("__SNAPSHOT_PATH__", import.meta.url).href;
-let snapshot = fetchBytes(SNAPSHOT_URL); // dropped once restored: it is 31 MB
+// The boot file is the biggest: its fetch starts first, before the runtime's own loader. It is
+// the runtime's wasm followed by the snapshot, which holds the wasm's data segments again: one
+// compressed stream finds them, two files would download them twice (build.py).
+const BOOT_URL = new URL("__BOOT_PATH__", import.meta.url).href;
+const WASM_BYTES = __WASM_BYTES__;
+const SNAPSHOT_OFFSET = __SNAPSHOT_OFFSET__; // zeros pad the wasm to a multiple of 8
+const BOOT_BYTES = __BOOT_BYTES__;
+let [wasmPart, snapshotPart] = fetchBootFile(); // each dropped once taken: they are 41 MB
 const RUNTIME_URL = new URL("__RUNTIME_DIR__", import.meta.url).href;
-const runtime = import(RUNTIME_URL + "pyodide.mjs"); // fetched while the snapshot downloads
+const runtime = import(RUNTIME_URL + "pyodide.mjs"); // fetched while the boot file downloads
+const WASM_URL = RUNTIME_URL + "pyodide.asm.wasm";
 const WHEEL_URL = new URL("__WHEEL_PATH__", import.meta.url).href;
 // Everything the tracker imports is in the snapshot: a restore needs no standard library.
 const EMPTY_STDLIB_URL = new URL("__EMPTY_STDLIB_PATH__", import.meta.url).href;
@@ -50,6 +56,20 @@ self.onmessage = (event) => {
 self.footfallPostOp = (_name, text) => {
   self.postMessage(text);
 };
+
+function fetchBootFile() {
+  const parts = fetchBytes(BOOT_URL).then((buffer) => {
+    if (buffer.byteLength !== BOOT_BYTES) {
+      throw new Error(`${BOOT_URL}: ${buffer.byteLength} bytes, not ${BOOT_BYTES}`);
+    }
+    return [new Uint8Array(buffer, 0, WASM_BYTES), new Uint8Array(buffer, SNAPSHOT_OFFSET)];
+  });
+  const wasm = parts.then(([bytes]) => bytes);
+  const snapshot = parts.then(([, bytes]) => bytes);
+  wasm.catch(() => {}); // reported where they are awaited
+  snapshot.catch(() => {});
+  return [wasm, snapshot];
+}
 
 function fetchBytes(url) {
   const bytes = fetch(url).then((response) => {
@@ -241,6 +261,19 @@ WebAssembly.Module = new Proxy(WebAssembly.Module, {
   },
 });
 
+// loadPyodide fetches the wasm itself as it starts: its first fetch of it is answered from the
+// boot file (from the network if the boot file did not arrive whole).
+const fetchFromNetwork = self.fetch.bind(self);
+self.fetch = (input, init) => {
+  if (wasmPart === null || String(input) !== WASM_URL) return fetchFromNetwork(input, init);
+  const wasm = wasmPart;
+  wasmPart = null;
+  return wasm.then(
+    (bytes) => new Response(bytes, { headers: { "Content-Type": "application/wasm" } }),
+    () => fetchFromNetwork(input, init),
+  );
+};
+
 // An inline lock file: Pyodide needs neither the 119 KB stock lock file nor its package index.
 const OPTIONS = {
   indexURL: RUNTIME_URL,
@@ -266,13 +299,13 @@ async function bootFromSnapshot() {
   }
 }
 
-// Pyodide keeps its options for the worker's life: handed a promise, it would keep the 31 MB it
+// Pyodide keeps its options for the worker's life: handed a promise, it would keep the 41 MB it
 // resolves to. A thenable it awaits once lets them go once copied into the interpreter's memory.
 function handOver() {
   return {
     then(resolve, reject) {
-      const bytes = snapshot;
-      snapshot = null;
+      const bytes = snapshotPart;
+      snapshotPart = null;
       return bytes.then(resolve, reject);
     },
   };

@@ -19,8 +19,14 @@ PUT_OLD_CACHE = """async () => {
 def test_a_first_visit_boots_from_the_build_snapshot_and_stores_nothing(demo: Demo) -> None:
     warnings: list[str] = []
     demo.page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    requested: list[str] = []  # the worker's requests too
+    demo.page.context.on("request", lambda request: requested.append(request.url))
     demo.open()
     assert demo.page.evaluate("heap.bootMode") == "snapshot"
+    # The wasm comes inside the boot file, before the snapshot: it is downloaded once.
+    assert [url.rsplit("/", 1)[1] for url in requested if url.endswith((".wasm", ".bin"))] == [
+        "boot.bin"
+    ]
     demo.page.click("#buy-yoyo")
     [click] = [event for event in demo.events(of_type("click")) if event["type"] == "click"]
     assert click["target"]["id"] == "buy-yoyo"
@@ -44,7 +50,7 @@ def test_a_snapshot_that_does_not_restore_costs_nothing_but_time(demo: Demo) -> 
     def damaged(route: Route) -> None:
         route.fulfill(status=200, body=b"\0" * 64, content_type="application/octet-stream")
 
-    demo.page.context.route("**/snapshot.bin", damaged)
+    demo.page.context.route("**/boot.bin", damaged)
     demo.open()
     assert demo.page.evaluate("heap.bootMode") == "fresh"
     assert any("did not restore" in warning for warning in warnings), warnings

@@ -76,10 +76,10 @@ def test_hashed_files_are_immutable_and_compressed_as_accepted(
     server: LiveServer, accept: str, encoding: str | None
 ) -> None:
     files = manifest(server)
-    plain = httpx.get(f"{server.url}/js/{files['snapshot']}", headers={"Accept-Encoding": ""})
+    plain = httpx.get(f"{server.url}/js/{files['boot']}", headers={"Accept-Encoding": ""})
     for name, media_type in (
         (f"{files['runtime']}pyodide.asm.wasm", "application/wasm"),
-        (files["snapshot"], "application/octet-stream"),
+        (files["boot"], "application/octet-stream"),
         (files["worker"], "text/javascript; charset=utf-8"),
     ):
         answer = httpx.get(f"{server.url}/js/{name}", headers={"Accept-Encoding": accept})
@@ -88,11 +88,11 @@ def test_hashed_files_are_immutable_and_compressed_as_accepted(
         assert answer.headers.get("content-encoding") == encoding, name
         assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
     # httpx decodes every variant: each holds the same bytes, in fewer of them.
-    url = f"{server.url}/js/{files['snapshot']}"
-    snapshot = httpx.get(url, headers={"Accept-Encoding": accept})
-    assert snapshot.content == plain.content
+    url = f"{server.url}/js/{files['boot']}"
+    boot_file = httpx.get(url, headers={"Accept-Encoding": accept})
+    assert boot_file.content == plain.content
     if encoding:
-        assert int(snapshot.headers["content-length"]) < len(plain.content) // 4
+        assert int(boot_file.headers["content-length"]) < len(plain.content) // 4
 
 
 @pytest.mark.parametrize(
