@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_ingest import APP_ID, USER_AGENT, load_average, run_load  # noqa: E402
 from collector.app import create_app  # noqa: E402
+from collector.server import collect_garbage_less  # noqa: E402
 from collector.settings import Settings  # noqa: E402
 from tests.live_server import run_cli, start_server  # noqa: E402
 
@@ -174,6 +175,7 @@ def main() -> int:
             if args.bodies is not None:
                 args.bodies.write_text("".join(base64.b64encode(b).decode() + "\n" for b in bodies))
         runner = uvloop.new_event_loop
+        collect_garbage_less()  # as the server's worker does
         figures = []
         for _ in range(args.rounds):
             with asyncio.Runner(loop_factory=runner) as loop:

@@ -6,6 +6,7 @@ A worker that dies (say the out-of-memory killer picked it) is replaced; acknowl
 committed already. Granian gives up, exiting 1, when the new worker dies within 5.5 s again.
 """
 
+import gc
 import json
 import os
 from dataclasses import asdict, fields
@@ -25,6 +26,9 @@ from collector.settings import Settings
 from collector.storage import open_storage
 
 SETTINGS_ENV = "FOOTFALL_SETTINGS"
+# Container allocations between collections of the young generation (Python's default: 700),
+# and collections of each generation between two of the next (default: 10).
+GC_THRESHOLDS = (20_000, 20, 20)
 
 
 def run_server(settings: Settings) -> None:
@@ -70,7 +74,18 @@ def startup_line(settings: Settings) -> str:
 
 def app_from_environment() -> Starlette:
     """The app for the settings `run_server` put in the environment (granian's factory)."""
-    return create_app(settings_from_json(os.environ[SETTINGS_ENV]))
+    app = create_app(settings_from_json(os.environ[SETTINGS_ENV]))
+    collect_garbage_less()
+    return app
+
+
+def collect_garbage_less() -> None:
+    """Fewer garbage collections for a server's short-lived objects: what start-up made is
+    frozen out of every later collection, and collections come at GC_THRESHOLDS (ingest: gc
+    CPU 1.3 -> 0.4 µs an event, bench/README.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def settings_to_json(settings: Settings) -> str:
