@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from collector.clock import now_ms
 from collector.storage.base import KnownUser, StorageError, StorageUnavailable, UserState
 from collector.storage.sqlite import _dumps as dumps  # the one JSON encoding of stored values
+from collector.storage.state_sql import POSTGRES as SQL
 
 T = TypeVar("T")
 
@@ -330,11 +331,7 @@ class PostgresIdentity:
     def create_user(
         self, user_id: str, identity: str | None = None, seen: int | None = None
     ) -> bool:
-        cursor = self.conn.execute(
-            "INSERT INTO users (app_id, user_id, identity, first_seen, last_seen)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (self.app_id, user_id, identity, seen, seen),
-        )
+        cursor = self.conn.execute(SQL.create_user, (self.app_id, user_id, identity, seen, seen))
         return cursor.rowcount == 1
 
     def claim_identity(self, user_id: str, identity: str) -> bool:
@@ -353,20 +350,10 @@ class PostgresIdentity:
             " WHERE app_id = %s AND (merged_into = %s OR user_id = %s)",
             (to_user, self.app_id, from_user, from_user),
         )
-        # The row keeps the id taken and its span (which orders the merged ids); its
-        # properties now live in the canonical user's.
-        self.conn.execute(
-            "UPDATE users SET properties = '{}', account_properties = '{}'"
-            " WHERE app_id = %s AND user_id = %s",
-            (self.app_id, from_user),
-        )
+        self.conn.execute(SQL.forget_merged_properties, (self.app_id, from_user))
 
     def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
-        row = self._one(
-            "SELECT properties, first_seen, last_seen, initial_properties, account_properties"
-            " FROM users WHERE app_id = %s AND user_id = %s" + (" FOR UPDATE" if lock else ""),
-            user_id,
-        )
+        row = self._one(SQL.user_state + (" FOR UPDATE" if lock else ""), user_id)
         assert row is not None, f"user_state of unknown user {user_id}"
         initial = None if row[3] is None else json.loads(row[3])
         return UserState(json.loads(row[0]), row[1], row[2], initial, json.loads(row[4]))
@@ -374,9 +361,7 @@ class PostgresIdentity:
     def set_user_state(self, user_id: str, state: UserState) -> None:
         initial = state.initial_properties
         self.conn.execute(
-            "UPDATE users SET properties = %s, first_seen = %s, last_seen = %s,"
-            " initial_properties = %s, account_properties = %s"
-            " WHERE app_id = %s AND user_id = %s",
+            SQL.set_user_state,
             (
                 dumps(state.properties),
                 state.first_seen,
@@ -389,11 +374,7 @@ class PostgresIdentity:
         )
 
     def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
-        self.conn.execute(
-            "UPDATE users SET initial_properties = %s"
-            " WHERE app_id = %s AND user_id = %s AND initial_properties IS NULL",
-            (dumps(initial), self.app_id, user_id),
-        )
+        self.conn.execute(SQL.set_initial_properties, (dumps(initial), self.app_id, user_id))
 
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
         self.touch_all({user_id: (first_ms, last_ms)})
@@ -408,21 +389,12 @@ class PostgresIdentity:
             )
 
     def server_identifies(self, identity: str, month: str) -> int:
-        row = self._one(
-            "SELECT COUNT(*) FROM server_identifies"
-            " WHERE app_id = %s AND identity = %s AND month = %s",
-            identity,
-            month,
-        )
+        row = self._one(SQL.server_identifies, identity, month)
         assert row is not None
         return int(row[0])
 
     def count_server_identify(self, identity: str, month: str, user_id: str) -> None:
-        self.conn.execute(
-            "INSERT INTO server_identifies (app_id, identity, month, user_id)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (self.app_id, identity, month, user_id),
-        )
+        self.conn.execute(SQL.count_server_identify, (self.app_id, identity, month, user_id))
 
     def add_warning(self, kind: str, message: str, detail: Mapping[str, object]) -> None:
         self.conn.execute(
@@ -433,11 +405,7 @@ class PostgresIdentity:
         )  # fmt: skip
 
     def first_application(self, record_id: str) -> bool:
-        cursor = self.conn.execute(
-            "INSERT INTO applied_records (app_id, record_id) VALUES (%s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (self.app_id, record_id),
-        )
+        cursor = self.conn.execute(SQL.insert_applied_record, (self.app_id, record_id))
         return cursor.rowcount == 1
 
 

@@ -55,6 +55,8 @@ from collector.storage.postgres import (
     dumps,
 )
 from collector.storage.sqlite_reads import raw_substrings
+from collector.storage.state_sql import POSTGRES as SQL
+from collector.storage.state_sql import defined_event_row
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
@@ -75,10 +77,6 @@ _HIERARCHY = "if(isNull(target), NULL, visitParamExtractString(assumeNotNull(tar
 _TEXT = "if(isNull(target), NULL, visitParamExtractString(assumeNotNull(target), 'text'))"
 # A canonical user (`u`) with the number of ids merged into it, and its alias if merged.
 USER_COLUMNS = "u.user_id, u.identity, u.properties, u.first_seen, u.last_seen, u.merged_into"
-DEFINED_SELECT = (
-    "SELECT defined_event_id, name, event_type, selector, target_text, url_contains, created_at"
-    " FROM defined_events"
-)
 CANONICAL_SELECT = (
     "SELECT u.user_id, COALESCE(c.user_id, u.user_id),"
     " CASE WHEN c.user_id IS NULL THEN u.identity ELSE c.identity END"
@@ -121,8 +119,7 @@ class ScaleOutStorage:
 
         def insert(conn: Conn) -> bool:
             cursor = conn.execute(
-                "INSERT INTO apps (app_id, name, api_key, created_at, project_of)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                SQL.insert_app,
                 (app.app_id, app.name, app.api_key, app.created_at, app.project_of),
             )
             return cursor.rowcount == 1
@@ -137,20 +134,14 @@ class ScaleOutStorage:
     async def find_app(self, app_id: str) -> App | None:
         app = self._apps.get(app_id)
         if app is None:
-            rows = await self._read(
-                "SELECT app_id, name, api_key, created_at, project_of FROM apps WHERE app_id = %s",
-                (app_id,),
-            )
+            rows = await self._read(SQL.find_app, (app_id,))
             if not rows:
                 return None  # not cached: `footfall apps create` may add it at any time
             app = self._apps[app_id] = App(*rows[0])
         return app
 
     async def list_apps(self) -> list[App]:
-        rows = await self._read(
-            "SELECT app_id, name, api_key, created_at, project_of FROM apps"
-            " ORDER BY created_at, app_id"
-        )
+        rows = await self._read(SQL.list_apps)
         return [App(*row) for row in rows]
 
     async def change_bridge_origins(
@@ -161,48 +152,35 @@ class ScaleOutStorage:
 
         def change(conn: Conn) -> None:
             with conn.cursor() as cursor:
+                cursor.executemany(SQL.allow_bridge_origin, [(app_id, origin) for origin in allow])
                 cursor.executemany(
-                    "INSERT INTO app_bridge_origins (app_id, origin) VALUES (%s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    [(app_id, origin) for origin in allow],
-                )
-                cursor.executemany(
-                    "DELETE FROM app_bridge_origins WHERE app_id = %s AND origin = %s",
-                    [(app_id, origin) for origin in disallow],
+                    SQL.disallow_bridge_origin, [(app_id, origin) for origin in disallow]
                 )
 
         await self._transaction(change)
         return await self.bridge_origins(app_id)
 
     async def bridge_origins(self, app_id: str) -> list[str]:
-        rows = await self._read(
-            "SELECT origin FROM app_bridge_origins WHERE app_id = %s ORDER BY origin", (app_id,)
-        )
+        rows = await self._read(SQL.bridge_origins, (app_id,))
         return [row[0] for row in rows]
 
     async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
         token = secrets.token_urlsafe(32)
 
         def insert(conn: Conn) -> None:
-            conn.execute("DELETE FROM auth_tokens WHERE expires_at < %s", (now_ms(),))
-            conn.execute(
-                "INSERT INTO auth_tokens (token, app_id, expires_at) VALUES (%s, %s, %s)",
-                (token, app_id, now_ms() + lifetime_ms),
-            )
+            conn.execute(SQL.drop_expired_tokens, (now_ms(),))
+            conn.execute(SQL.insert_token, (token, app_id, now_ms() + lifetime_ms))
 
         await self._transaction(insert)
         return token
 
     async def token_app(self, token: str) -> str | None:
-        rows = await self._read(
-            "SELECT app_id FROM auth_tokens WHERE token = %s AND expires_at >= %s",
-            (token, now_ms()),
-        )
+        rows = await self._read(SQL.token_app, (token, now_ms()))
         return str(rows[0][0]) if rows else None
 
     async def installation_secret(self) -> bytes:
         if self._secret is None:
-            [[secret]] = await self._read("SELECT secret FROM installation_secret WHERE id = 1")
+            [[secret]] = await self._read(SQL.installation_secret)
             self._secret = bytes(secret)
         return self._secret
 
@@ -567,29 +545,17 @@ class ScaleOutStorage:
         self, session_key: str, password_tag: str, expires_at: int, now: int
     ) -> None:
         def insert(conn: Conn) -> None:
-            conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= %s", (now,))
-            conn.execute(
-                "INSERT INTO dashboard_sessions (session_key, password_tag, expires_at)"
-                " VALUES (%s, %s, %s)",
-                (session_key, password_tag, expires_at),
-            )
+            conn.execute(SQL.drop_expired_admin_sessions, (now,))
+            conn.execute(SQL.insert_admin_session, (session_key, password_tag, expires_at))
 
         await self._transaction(insert)
 
     async def admin_session_is_live(self, session_key: str, password_tag: str, now: int) -> bool:
-        rows = await self._read(
-            "SELECT 1 FROM dashboard_sessions"
-            " WHERE session_key = %s AND password_tag = %s AND expires_at > %s",
-            (session_key, password_tag, now),
-        )
+        rows = await self._read(SQL.admin_session_is_live, (session_key, password_tag, now))
         return bool(rows)
 
     async def end_admin_session(self, session_key: str) -> None:
-        await self._transaction(
-            lambda conn: conn.execute(
-                "DELETE FROM dashboard_sessions WHERE session_key = %s", (session_key,)
-            )
-        )
+        await self._transaction(lambda conn: conn.execute(SQL.end_admin_session, (session_key,)))
 
     async def create_defined_event(
         self, app_id: str, definition: Definition, now_ms: int
@@ -598,9 +564,7 @@ class ScaleOutStorage:
 
         def insert(conn: Conn) -> bool:
             cursor = conn.execute(
-                "INSERT INTO defined_events (app_id, defined_event_id, name, event_type,"
-                " selector, target_text, url_contains, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                SQL.insert_defined_event,
                 (app_id, defined_event_id, definition.name, definition.event_type,
                  definition.selector, definition.target_text, definition.url_contains, now_ms),
             )  # fmt: skip
@@ -609,26 +573,18 @@ class ScaleOutStorage:
         return defined_event_id if await self._transaction(insert) else None
 
     async def defined_events(self, app_id: str) -> list[DefinedEventRow]:
-        rows = await self._read(
-            f"{DEFINED_SELECT} WHERE app_id = %s ORDER BY lower(name), name", (app_id,)
-        )
-        return [_defined_row(row) for row in rows]
+        rows = await self._read(SQL.defined_events, (app_id,))
+        return [defined_event_row(row) for row in rows]
 
     async def find_defined_event(
         self, app_id: str, defined_event_id: str
     ) -> DefinedEventRow | None:
-        rows = await self._read(
-            f"{DEFINED_SELECT} WHERE app_id = %s AND defined_event_id = %s",
-            (app_id, defined_event_id),
-        )
-        return _defined_row(rows[0]) if rows else None
+        rows = await self._read(SQL.find_defined_event, (app_id, defined_event_id))
+        return defined_event_row(rows[0]) if rows else None
 
     async def delete_defined_event(self, app_id: str, defined_event_id: str) -> bool:
         def delete(conn: Conn) -> bool:
-            cursor = conn.execute(
-                "DELETE FROM defined_events WHERE app_id = %s AND defined_event_id = %s",
-                (app_id, defined_event_id),
-            )
+            cursor = conn.execute(SQL.delete_defined_event, (app_id, defined_event_id))
             return cursor.rowcount > 0
 
         return await self._transaction(delete)
@@ -640,8 +596,7 @@ class ScaleOutStorage:
 
         def insert(conn: Conn) -> None:
             conn.execute(
-                "INSERT INTO deletion_requests (deletion_request_id, app_id, users, status,"
-                " requested_at) VALUES (%s, %s, %s, 'pending', %s)",
+                SQL.insert_deletion_request,
                 (request_id, app_id, json.dumps(list(users)), now_ms()),
             )
 
@@ -656,10 +611,7 @@ class ScaleOutStorage:
         """Erase the request's users: their events from ClickHouse (waited for until off the
         disk), then their rows; then the tables are rewritten and the WAL that recorded the
         rows dropped; only then is the request complete."""
-        rows = self._postgres.read(
-            "SELECT app_id, users, status FROM deletion_requests WHERE deletion_request_id = %s",
-            (deletion_request_id,),
-        )
+        rows = self._postgres.read(SQL.deletion_request, (deletion_request_id,))
         if not rows or rows[0][2] == "complete":
             return
         self._postgres.check_erasable()
@@ -671,9 +623,7 @@ class ScaleOutStorage:
             hashes = [deletion_log_hash(secret, app_id, named) for named in named_users]
             self._postgres.transaction(
                 lambda conn: conn.execute(
-                    "UPDATE deletion_requests SET status = 'erased', users = '[]',"
-                    " user_hashes = %s WHERE deletion_request_id = %s",
-                    (json.dumps(hashes), deletion_request_id),
+                    SQL.mark_deletion_erased, (json.dumps(hashes), deletion_request_id)
                 )
             )
         # The rows are gone from the tables; now from the table files and the WAL.
@@ -683,21 +633,12 @@ class ScaleOutStorage:
             "CHECKPOINT",
         )
         self._postgres.transaction(
-            lambda conn: conn.execute(
-                "UPDATE deletion_requests SET status = 'complete', completed_at = %s"
-                " WHERE deletion_request_id = %s",
-                (now_ms(), deletion_request_id),
-            )
+            lambda conn: conn.execute(SQL.mark_deletion_complete, (now_ms(), deletion_request_id))
         )
 
     def _environments(self, app_id: str) -> list[str]:
         """`app_id` and every other app of its project."""
-        rows = self._postgres.read(
-            "WITH project AS (SELECT COALESCE(project_of, app_id) AS id FROM apps"
-            " WHERE app_id = %s) SELECT %s::text UNION SELECT app_id FROM apps, project"
-            " WHERE app_id = project.id OR project_of = project.id",
-            (app_id, app_id),
-        )
+        rows = self._postgres.read(SQL.environments, (app_id, app_id))
         return [row[0] for row in rows]
 
     def _erase_in(self, app_id: str, named_users: list[dict[str, str]]) -> None:
@@ -720,18 +661,11 @@ class ScaleOutStorage:
         self._postgres.transaction(lambda conn: _delete_user_rows(conn, app_id, users, user_ids))
 
     async def pending_deletions(self) -> list[str]:
-        rows = await self._read(
-            "SELECT deletion_request_id FROM deletion_requests WHERE status != 'complete'"
-            " ORDER BY requested_at"
-        )
+        rows = await self._read(SQL.pending_deletions)
         return [str(row[0]) for row in rows]
 
     async def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
-        rows = await self._read(
-            "SELECT deletion_request_id, app_id, status FROM deletion_requests"
-            " WHERE deletion_request_id = %s AND app_id = %s",
-            (deletion_request_id, app_id),
-        )
+        rows = await self._read(SQL.find_deletion, (deletion_request_id, app_id))
         if not rows:
             return None
         # "erased" is not complete yet: the table files and the WAL may still hold the rows.
@@ -776,10 +710,6 @@ def _json_object(text: object) -> dict[str, object]:
 
 def _loads_or_none(text: str | None) -> Any:
     return None if text is None else json.loads(text)
-
-
-def _defined_row(row: tuple[Any, ...]) -> DefinedEventRow:
-    return DefinedEventRow(row[0], Definition(row[1], row[2], row[3], row[4], row[5]), row[6])
 
 
 def _candidates_where(filters: Sequence[CandidateFilter]) -> tuple[str, dict[str, object]]:
@@ -901,9 +831,7 @@ def _ids_of(conn: Conn, app_id: str, users: list[KnownUser]) -> list[str]:
 def _tombstones(conn: Conn, app_id: str, event_ids: list[str]) -> None:
     with conn.cursor() as cursor:
         cursor.executemany(
-            "INSERT INTO applied_records (app_id, record_id) VALUES (%s, %s)"
-            " ON CONFLICT DO NOTHING",
-            [(app_id, event_id) for event_id in event_ids],
+            SQL.insert_applied_record, [(app_id, event_id) for event_id in event_ids]
         )
 
 

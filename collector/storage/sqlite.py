@@ -54,6 +54,8 @@ from collector.storage.base import (
     new_app,
 )
 from collector.storage.sqlite_schema import migrate
+from collector.storage.state_sql import SQLITE as SQL
+from collector.storage.state_sql import defined_event_row
 
 MAX_JOBS_PER_COMMIT = 512
 MAX_QUERY_IDS = 500  # ids bound in one `IN (...)`: well under SQLite's limit on variables
@@ -259,18 +261,16 @@ class SQLiteStorage:
     ) -> App:
         app = await new_app(self, name, app_id, project_of)
 
-        def insert(conn: sqlite3.Connection) -> App:
-            try:
-                conn.execute(
-                    "INSERT INTO apps (app_id, name, api_key, created_at, project_of)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (app.app_id, app.name, app.api_key, app.created_at, app.project_of),
-                )
-            except sqlite3.IntegrityError:
-                raise ValueError(f"app_id {app.app_id!r} is already taken") from None
-            return app
+        def insert(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                SQL.insert_app,
+                (app.app_id, app.name, app.api_key, app.created_at, app.project_of),
+            )
+            return cursor.rowcount == 1
 
-        return await self._write(insert)
+        if not await self._write(insert):
+            raise ValueError(f"app_id {app.app_id!r} is already taken")
+        return app
 
     async def ensure_app(self, app_id: str, name: str) -> App:
         return await self.find_app(app_id) or await self.create_app(name, app_id)
@@ -278,15 +278,15 @@ class SQLiteStorage:
     async def find_app(self, app_id: str) -> App | None:
         app = self._apps.get(app_id)
         if app is None:
-            row = await self._read_one("SELECT * FROM apps WHERE app_id = ?", (app_id,))
+            row = await self._read_one(SQL.find_app, (app_id,))
             if row is None:
                 return None  # not cached: `footfall apps create` may add it at any time
-            app = self._apps[app_id] = App(**dict(row))
+            app = self._apps[app_id] = App(*row)
         return app
 
     async def list_apps(self) -> list[App]:
-        rows = await self._read_all("SELECT * FROM apps ORDER BY created_at, app_id", ())
-        return [App(**dict(row)) for row in rows]
+        rows = await self._read_all(SQL.list_apps, ())
+        return [App(*row) for row in rows]
 
     async def change_bridge_origins(
         self, app_id: str, allow: Sequence[str], disallow: Sequence[str] = ()
@@ -295,47 +295,34 @@ class SQLiteStorage:
             raise ValueError(f"no app {app_id!r}; create it with `footfall apps create`")
 
         def change(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT OR IGNORE INTO app_bridge_origins (app_id, origin) VALUES (?, ?)",
-                [(app_id, origin) for origin in allow],
-            )
-            conn.executemany(
-                "DELETE FROM app_bridge_origins WHERE app_id = ? AND origin = ?",
-                [(app_id, origin) for origin in disallow],
-            )
+            conn.executemany(SQL.allow_bridge_origin, [(app_id, origin) for origin in allow])
+            conn.executemany(SQL.disallow_bridge_origin, [(app_id, origin) for origin in disallow])
 
         await self._write(change)
         return await self.bridge_origins(app_id)
 
     async def bridge_origins(self, app_id: str) -> list[str]:
         # Not cached: `footfall apps update` may change it at any time.
-        rows = await self._read_all(
-            "SELECT origin FROM app_bridge_origins WHERE app_id = ? ORDER BY origin", (app_id,)
-        )
+        rows = await self._read_all(SQL.bridge_origins, (app_id,))
         return [row[0] for row in rows]
 
     async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
         token = secrets.token_urlsafe(32)
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM auth_tokens WHERE expires_at < ?", (now_ms(),))
-            conn.execute(
-                "INSERT INTO auth_tokens (token, app_id, expires_at) VALUES (?, ?, ?)",
-                (token, app_id, now_ms() + lifetime_ms),
-            )
+            conn.execute(SQL.drop_expired_tokens, (now_ms(),))
+            conn.execute(SQL.insert_token, (token, app_id, now_ms() + lifetime_ms))
 
         await self._write(insert)
         return token
 
     async def token_app(self, token: str) -> str | None:
-        row = await self._read_one(
-            "SELECT app_id FROM auth_tokens WHERE token = ? AND expires_at >= ?", (token, now_ms())
-        )
+        row = await self._read_one(SQL.token_app, (token, now_ms()))
         return None if row is None else str(row["app_id"])
 
     async def installation_secret(self) -> bytes:
         if self._secret is None:
-            row = await self._read_one("SELECT secret FROM installation_secret WHERE id = 1", ())
+            row = await self._read_one(SQL.installation_secret, ())
             assert row is not None, "the schema's migration makes the secret"
             self._secret = bytes(row[0])
         return self._secret
@@ -449,79 +436,46 @@ class SQLiteStorage:
         self, session_key: str, password_tag: str, expires_at: int, now: int
     ) -> None:
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= ?", (now,))
-            conn.execute(
-                "INSERT INTO dashboard_sessions (session_key, password_tag, expires_at)"
-                " VALUES (?, ?, ?)",
-                (session_key, password_tag, expires_at),
-            )
+            conn.execute(SQL.drop_expired_admin_sessions, (now,))
+            conn.execute(SQL.insert_admin_session, (session_key, password_tag, expires_at))
 
         await self._write(insert)
 
     async def admin_session_is_live(self, session_key: str, password_tag: str, now: int) -> bool:
-        row = await self._read_one(
-            "SELECT 1 FROM dashboard_sessions"
-            " WHERE session_key = ? AND password_tag = ? AND expires_at > ?",
-            (session_key, password_tag, now),
-        )
+        row = await self._read_one(SQL.admin_session_is_live, (session_key, password_tag, now))
         return row is not None
 
     async def end_admin_session(self, session_key: str) -> None:
-        await self._write(
-            lambda conn: conn.execute(
-                "DELETE FROM dashboard_sessions WHERE session_key = ?", (session_key,)
-            )
-        )
+        await self._write(lambda conn: conn.execute(SQL.end_admin_session, (session_key,)))
 
     async def create_defined_event(
         self, app_id: str, definition: Definition, now_ms: int
     ) -> str | None:
         defined_event_id = secrets.token_hex(8)
 
-        def insert(conn: sqlite3.Connection) -> str | None:
-            try:
-                conn.execute(
-                    "INSERT INTO defined_events (app_id, defined_event_id, name, event_type,"
-                    " selector, target_text, url_contains, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        app_id,
-                        defined_event_id,
-                        definition.name,
-                        definition.event_type,
-                        definition.selector,
-                        definition.target_text,
-                        definition.url_contains,
-                        now_ms,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                return None
-            return defined_event_id
+        def insert(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                SQL.insert_defined_event,
+                (app_id, defined_event_id, definition.name, definition.event_type,
+                 definition.selector, definition.target_text, definition.url_contains, now_ms),
+            )  # fmt: skip
+            return cursor.rowcount == 1
 
-        return await self._write(insert)
+        return defined_event_id if await self._write(insert) else None
 
     async def defined_events(self, app_id: str) -> list[DefinedEventRow]:
-        rows = await self._read_all(
-            f"{_DEFINED_SELECT} WHERE app_id = ? ORDER BY name COLLATE NOCASE", (app_id,)
-        )
-        return [_defined_row(row) for row in rows]
+        rows = await self._read_all(SQL.defined_events, (app_id,))
+        return [defined_event_row(row) for row in rows]
 
     async def find_defined_event(
         self, app_id: str, defined_event_id: str
     ) -> DefinedEventRow | None:
-        row = await self._read_one(
-            f"{_DEFINED_SELECT} WHERE app_id = ? AND defined_event_id = ?",
-            (app_id, defined_event_id),
-        )
-        return None if row is None else _defined_row(row)
+        row = await self._read_one(SQL.find_defined_event, (app_id, defined_event_id))
+        return None if row is None else defined_event_row(row)
 
     async def delete_defined_event(self, app_id: str, defined_event_id: str) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "DELETE FROM defined_events WHERE app_id = ? AND defined_event_id = ?",
-                (app_id, defined_event_id),
-            )
+            cursor = conn.execute(SQL.delete_defined_event, (app_id, defined_event_id))
             return cursor.rowcount > 0
 
         return await self._write(delete)
@@ -533,8 +487,7 @@ class SQLiteStorage:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO deletion_requests (deletion_request_id, app_id, users, status,"
-                " requested_at) VALUES (?, ?, ?, 'pending', ?)",
+                SQL.insert_deletion_request,
                 (request_id, app_id, json.dumps(list(users)), now_ms()),
             )
 
@@ -551,27 +504,15 @@ class SQLiteStorage:
         # The rows are zeroed in the pages; now the WAL, which still holds the old pages, goes.
         await self._truncate_wal()
         await self._write(
-            lambda conn: conn.execute(
-                "UPDATE deletion_requests SET status = 'complete', completed_at = ?"
-                " WHERE deletion_request_id = ?",
-                (now_ms(), deletion_request_id),
-            )
+            lambda conn: conn.execute(SQL.mark_deletion_complete, (now_ms(), deletion_request_id))
         )
 
     async def pending_deletions(self) -> list[str]:
-        rows = await self._read_all(
-            "SELECT deletion_request_id FROM deletion_requests WHERE status != 'complete'"
-            " ORDER BY requested_at",
-            (),
-        )
+        rows = await self._read_all(SQL.pending_deletions, ())
         return [str(row[0]) for row in rows]
 
     async def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
-        row = await self._read_one(
-            "SELECT deletion_request_id, app_id, status FROM deletion_requests"
-            " WHERE deletion_request_id = ? AND app_id = ?",
-            (deletion_request_id, app_id),
-        )
+        row = await self._read_one(SQL.find_deletion, (deletion_request_id, app_id))
         if row is None:
             return None
         # "erased" is not complete yet: the WAL may still hold the users' old pages.
@@ -620,17 +561,6 @@ class SQLiteStorage:
         return rows
 
 
-_DEFINED_SELECT = """
-SELECT defined_event_id, name, event_type, selector, target_text, url_contains, created_at
-FROM defined_events
-"""
-
-
-def _defined_row(row: sqlite3.Row) -> DefinedEventRow:
-    definition = Definition(row[1], row[2], row[3], row[4], row[5])
-    return DefinedEventRow(row[0], definition, row[6])
-
-
 def _dumps(value: object) -> str:
     """Compact JSON text. orjson writes what json.dumps would (values are validated finite, so
     no NaN), several times faster; json takes what orjson refuses (whole numbers past 64 bits)."""
@@ -667,11 +597,7 @@ class _Identity:
     def create_user(
         self, user_id: str, identity: str | None = None, seen: int | None = None
     ) -> bool:
-        cursor = self.conn.execute(
-            "INSERT INTO users (app_id, user_id, identity, first_seen, last_seen)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (self.app_id, user_id, identity, seen, seen),
-        )
+        cursor = self.conn.execute(SQL.create_user, (self.app_id, user_id, identity, seen, seen))
         return cursor.rowcount == 1
 
     def claim_identity(self, user_id: str, identity: str) -> bool:
@@ -691,29 +617,18 @@ class _Identity:
             "INSERT INTO user_aliases (app_id, user_id, canonical_id) VALUES (?, ?, ?)",
             (self.app_id, from_user, to_user),
         )
-        # The row keeps the id taken (and its first seen orders the merged ids); its
-        # properties now live in the canonical user's.
-        self.conn.execute(
-            "UPDATE users SET properties = '{}', account_properties = '{}'"
-            " WHERE app_id = ? AND user_id = ?",
-            (self.app_id, from_user),
-        )
+        self.conn.execute(SQL.forget_merged_properties, (self.app_id, from_user))
 
     def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
         # `lock` needs nothing here: the single writer serialises every transaction.
-        row = self.conn.execute(
-            "SELECT properties, first_seen, last_seen, initial_properties, account_properties"
-            " FROM users WHERE app_id = ? AND user_id = ?",
-            (self.app_id, user_id),
-        ).fetchone()
+        row = self.conn.execute(SQL.user_state, (self.app_id, user_id)).fetchone()
         initial = None if row[3] is None else json.loads(row[3])
         return UserState(json.loads(row[0]), row[1], row[2], initial, json.loads(row[4]))
 
     def set_user_state(self, user_id: str, state: UserState) -> None:
         initial = state.initial_properties
         self.conn.execute(
-            "UPDATE users SET properties = ?, first_seen = ?, last_seen = ?,"
-            " initial_properties = ?, account_properties = ? WHERE app_id = ? AND user_id = ?",
+            SQL.set_user_state,
             (
                 _dumps(state.properties),
                 state.first_seen,
@@ -726,11 +641,7 @@ class _Identity:
         )
 
     def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
-        self.conn.execute(
-            "UPDATE users SET initial_properties = ?"
-            " WHERE app_id = ? AND user_id = ? AND initial_properties IS NULL",
-            (_dumps(initial), self.app_id, user_id),
-        )
+        self.conn.execute(SQL.set_initial_properties, (_dumps(initial), self.app_id, user_id))
 
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
         self.conn.execute(
@@ -740,19 +651,11 @@ class _Identity:
         )
 
     def server_identifies(self, identity: str, month: str) -> int:
-        row = self.conn.execute(
-            "SELECT COUNT(*) FROM server_identifies"
-            " WHERE app_id = ? AND identity = ? AND month = ?",
-            (self.app_id, identity, month),
-        ).fetchone()
+        row = self.conn.execute(SQL.server_identifies, (self.app_id, identity, month)).fetchone()
         return int(row[0])
 
     def count_server_identify(self, identity: str, month: str, user_id: str) -> None:
-        self.conn.execute(
-            "INSERT OR IGNORE INTO server_identifies (app_id, identity, month, user_id)"
-            " VALUES (?, ?, ?, ?)",
-            (self.app_id, identity, month, user_id),
-        )
+        self.conn.execute(SQL.count_server_identify, (self.app_id, identity, month, user_id))
 
     def add_warning(self, kind: str, message: str, detail: Mapping[str, object]) -> None:
         self.conn.execute(
@@ -761,10 +664,7 @@ class _Identity:
         )
 
     def first_application(self, record_id: str) -> bool:
-        cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO applied_records (app_id, record_id) VALUES (?, ?)",
-            (self.app_id, record_id),
-        )
+        cursor = self.conn.execute(SQL.insert_applied_record, (self.app_id, record_id))
         return cursor.rowcount == 1
 
 
@@ -898,10 +798,7 @@ def _erase_requested_users(
     """Delete the users of a pending request and all their rows, then keep of the request only
     keyed hashes of the users it named (status "erased": the WAL is truncated next). False
     when there is nothing left to erase (unknown, or complete already)."""
-    request = conn.execute(
-        "SELECT app_id, users, status FROM deletion_requests WHERE deletion_request_id = ?",
-        (deletion_request_id,),
-    ).fetchone()
+    request = conn.execute(SQL.deletion_request, (deletion_request_id,)).fetchone()
     if request is None or request["status"] == "complete":
         return False
     if request["status"] == "erased":  # erased before a restart; the WAL is what is left
@@ -918,23 +815,14 @@ def _erase_requested_users(
             if user is not None:
                 _delete_user(conn, environment, user)
     hashes = [deletion_log_hash(secret, app_id, named) for named in named_users]
-    conn.execute(
-        "UPDATE deletion_requests SET status = 'erased', users = '[]', user_hashes = ?"
-        " WHERE deletion_request_id = ?",
-        (json.dumps(hashes), deletion_request_id),
-    )
+    conn.execute(SQL.mark_deletion_erased, (json.dumps(hashes), deletion_request_id))
     return True
 
 
 def _environments(conn: sqlite3.Connection, app_id: str) -> list[str]:
     """`app_id` and every other app of its project (Heap's deletion "checks all
     environments")."""
-    rows = conn.execute(
-        "WITH project AS (SELECT COALESCE(project_of, app_id) AS id FROM apps WHERE app_id = ?1)"
-        " SELECT ?1 UNION"
-        " SELECT app_id FROM apps, project WHERE app_id = project.id OR project_of = project.id",
-        (app_id,),
-    ).fetchall()
+    rows = conn.execute(SQL.environments, (app_id, app_id)).fetchall()
     return [row[0] for row in rows]
 
 
