@@ -9,11 +9,10 @@ psycopg is used synchronously from worker threads, so one pool serves every even
 """
 
 import asyncio
-import json
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,9 +25,10 @@ from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from collector.clock import now_ms
-from collector.storage.base import KnownUser, StorageError, StorageUnavailable, UserState
-from collector.storage.sqlite import _dumps as dumps  # the one JSON encoding of stored values
+from collector.storage.base import KnownUser, StorageError, StorageUnavailable
 from collector.storage.state_sql import POSTGRES as SQL
+from collector.storage.state_sql import StateIdentity
+from collector.storage.stored_json import dumps
 
 T = TypeVar("T")
 
@@ -224,7 +224,7 @@ class Postgres:
             time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # let the other finish
         raise AssertionError("unreachable")
 
-    def read(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    def read(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """The rows of one query, in this thread."""
         with self.connection() as conn:
             try:
@@ -298,18 +298,12 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
-class PostgresIdentity:
+class PostgresIdentity(StateIdentity[psycopg.Connection[Any]]):
     """`IdentityTransaction` on one connection inside `Postgres.transaction`, for one app. A
     primitive that finds a user id or identity taken reports it (False); a conflict PostgreSQL
     detects with a concurrent transaction runs the whole transaction again."""
 
-    def __init__(self, conn: psycopg.Connection[Any], app_id: str) -> None:
-        self.conn = conn
-        self.app_id = app_id
-
-    def _one(self, query: str, *params: object) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = self.conn.execute(query, (self.app_id, *params)).fetchone()
-        return row
+    _sql = SQL
 
     def canonical_user(self, user_id: str) -> KnownUser | None:
         row = self._one(
@@ -327,12 +321,6 @@ class PostgresIdentity:
             identity,
         )
         return None if row is None else KnownUser(row[0], identity)
-
-    def create_user(
-        self, user_id: str, identity: str | None = None, seen: int | None = None
-    ) -> bool:
-        cursor = self.conn.execute(SQL.create_user, (self.app_id, user_id, identity, seen, seen))
-        return cursor.rowcount == 1
 
     def claim_identity(self, user_id: str, identity: str) -> bool:
         if self.identity_holder(identity) is not None:
@@ -352,30 +340,6 @@ class PostgresIdentity:
         )
         self.conn.execute(SQL.forget_merged_properties, (self.app_id, from_user))
 
-    def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
-        row = self._one(SQL.user_state + (" FOR UPDATE" if lock else ""), user_id)
-        assert row is not None, f"user_state of unknown user {user_id}"
-        initial = None if row[3] is None else json.loads(row[3])
-        return UserState(json.loads(row[0]), row[1], row[2], initial, json.loads(row[4]))
-
-    def set_user_state(self, user_id: str, state: UserState) -> None:
-        initial = state.initial_properties
-        self.conn.execute(
-            SQL.set_user_state,
-            (
-                dumps(state.properties),
-                state.first_seen,
-                state.last_seen,
-                None if initial is None else dumps(initial),
-                dumps(state.account_properties),
-                self.app_id,
-                user_id,
-            ),
-        )
-
-    def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
-        self.conn.execute(SQL.set_initial_properties, (dumps(initial), self.app_id, user_id))
-
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
         self.touch_all({user_id: (first_ms, last_ms)})
 
@@ -388,14 +352,6 @@ class PostgresIdentity:
                 [(first, last, self.app_id, user) for user, (first, last) in sorted(spans.items())],
             )
 
-    def server_identifies(self, identity: str, month: str) -> int:
-        row = self._one(SQL.server_identifies, identity, month)
-        assert row is not None
-        return int(row[0])
-
-    def count_server_identify(self, identity: str, month: str, user_id: str) -> None:
-        self.conn.execute(SQL.count_server_identify, (self.app_id, identity, month, user_id))
-
     def add_warning(self, kind: str, message: str, detail: Mapping[str, object]) -> None:
         self.conn.execute(
             "INSERT INTO warnings (app_id, time, kind, message, user_id, identity, detail)"
@@ -403,10 +359,6 @@ class PostgresIdentity:
             (self.app_id, now_ms(), kind, message, _text_or_none(detail.get("user_id")),
              _text_or_none(detail.get("identity")), dumps(detail)),
         )  # fmt: skip
-
-    def first_application(self, record_id: str) -> bool:
-        cursor = self.conn.execute(SQL.insert_applied_record, (self.app_id, record_id))
-        return cursor.rowcount == 1
 
 
 def _text_or_none(value: object) -> str | None:

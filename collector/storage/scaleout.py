@@ -11,8 +11,6 @@ never rewrites an event.
 
 import asyncio
 import json
-import secrets
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -24,14 +22,10 @@ from collector.identity import apply_user_operation, event_user, keep_initial_pr
 from collector.storage.base import (
     DUPLICATE,
     STORED,
-    App,
     AppTotals,
     Candidate,
     CandidateFilter,
     CandidateGroup,
-    DefinedEventRow,
-    Definition,
-    DeletionRequest,
     EventRow,
     KnownUser,
     NewEvent,
@@ -40,11 +34,9 @@ from collector.storage.base import (
     SessionEvents,
     StoredEvent,
     StoredUser,
-    StoredWarning,
     TimeBuckets,
     UserRow,
     deletion_log_hash,
-    new_app,
 )
 from collector.storage.clickhouse import NO_APP, ClickHouse, ClickHouseAddress, Row
 from collector.storage.postgres import (
@@ -52,11 +44,11 @@ from collector.storage.postgres import (
     Postgres,
     PostgresAddress,
     PostgresIdentity,
-    dumps,
 )
 from collector.storage.sqlite_reads import raw_substrings
 from collector.storage.state_sql import POSTGRES as SQL
-from collector.storage.state_sql import defined_event_row
+from collector.storage.state_sql import StateStore
+from collector.storage.stored_json import dumps, json_object, loads_or_none
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
@@ -89,10 +81,11 @@ def open_scaleout(db: str, state: str) -> "ScaleOutStorage":
     return ScaleOutStorage(db, state)
 
 
-class ScaleOutStorage:
+class ScaleOutStorage(StateStore):
     """`Storage` on ClickHouse (events) and PostgreSQL (state)."""
 
     def __init__(self, events_url: str, state_url: str) -> None:
+        super().__init__(SQL)
         clickhouse_address = ClickHouseAddress.parse(events_url)
         postgres_address = PostgresAddress.parse(state_url)
         self._clickhouse = ClickHouse(clickhouse_address)
@@ -100,8 +93,6 @@ class ScaleOutStorage:
         self._clickhouse.create_schema()
         self._postgres.create_schema()
         self._events = f"{clickhouse_address.database}.events"
-        self._apps: dict[str, App] = {}  # apps are never changed or removed, so cache them
-        self._secret: bytes | None = None
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
@@ -109,80 +100,6 @@ class ScaleOutStorage:
     def _close(self) -> None:
         self._clickhouse.close()
         self._postgres.close()
-
-    # -- apps and tokens --------------------------------------------------------------------
-
-    async def create_app(
-        self, name: str, app_id: str | None = None, project_of: str | None = None
-    ) -> App:
-        app = await new_app(self, name, app_id, project_of)
-
-        def insert(conn: Conn) -> bool:
-            cursor = conn.execute(
-                SQL.insert_app,
-                (app.app_id, app.name, app.api_key, app.created_at, app.project_of),
-            )
-            return cursor.rowcount == 1
-
-        if not await self._transaction(insert):
-            raise ValueError(f"app_id {app.app_id!r} is already taken")
-        return app
-
-    async def ensure_app(self, app_id: str, name: str) -> App:
-        return await self.find_app(app_id) or await self.create_app(name, app_id)
-
-    async def find_app(self, app_id: str) -> App | None:
-        app = self._apps.get(app_id)
-        if app is None:
-            rows = await self._read(SQL.find_app, (app_id,))
-            if not rows:
-                return None  # not cached: `footfall apps create` may add it at any time
-            app = self._apps[app_id] = App(*rows[0])
-        return app
-
-    async def list_apps(self) -> list[App]:
-        rows = await self._read(SQL.list_apps)
-        return [App(*row) for row in rows]
-
-    async def change_bridge_origins(
-        self, app_id: str, allow: Sequence[str], disallow: Sequence[str] = ()
-    ) -> list[str]:
-        if await self.find_app(app_id) is None:
-            raise ValueError(f"no app {app_id!r}; create it with `footfall apps create`")
-
-        def change(conn: Conn) -> None:
-            with conn.cursor() as cursor:
-                cursor.executemany(SQL.allow_bridge_origin, [(app_id, origin) for origin in allow])
-                cursor.executemany(
-                    SQL.disallow_bridge_origin, [(app_id, origin) for origin in disallow]
-                )
-
-        await self._transaction(change)
-        return await self.bridge_origins(app_id)
-
-    async def bridge_origins(self, app_id: str) -> list[str]:
-        rows = await self._read(SQL.bridge_origins, (app_id,))
-        return [row[0] for row in rows]
-
-    async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
-        token = secrets.token_urlsafe(32)
-
-        def insert(conn: Conn) -> None:
-            conn.execute(SQL.drop_expired_tokens, (now_ms(),))
-            conn.execute(SQL.insert_token, (token, app_id, now_ms() + lifetime_ms))
-
-        await self._transaction(insert)
-        return token
-
-    async def token_app(self, token: str) -> str | None:
-        rows = await self._read(SQL.token_app, (token, now_ms()))
-        return str(rows[0][0]) if rows else None
-
-    async def installation_secret(self) -> bytes:
-        if self._secret is None:
-            [[secret]] = await self._read(SQL.installation_secret)
-            self._secret = bytes(secret)
-        return self._secret
 
     # -- ingest -----------------------------------------------------------------------------
 
@@ -196,7 +113,7 @@ class ScaleOutStorage:
             known = in_clickhouse | _deleted_event_ids(conn, app_id, event_ids)
             return _apply_all(tx, operations, received_at, known)
 
-        outcomes, rows = await self._transaction(apply)
+        outcomes, rows = await self._write(apply)
         await self._clickhouse.store_events(rows)
         return outcomes
 
@@ -215,9 +132,9 @@ class ScaleOutStorage:
                 yield StoredEvent(
                     event_id=row[0], app_id=row[1], user_id=user_id, identity=identity,
                     session_id=row[3], pageview_id=row[4], type=row[5], name=row[6], time=row[7],
-                    properties=json.loads(row[8]), page=_loads_or_none(row[9]),
-                    target=_loads_or_none(row[10]), source=row[11],
-                    context=_loads_or_none(row[14]),
+                    properties=json.loads(row[8]), page=loads_or_none(row[9]),
+                    target=loads_or_none(row[10]), source=row[11],
+                    context=loads_or_none(row[14]),
                 )  # fmt: skip
             if len(page) < PAGE_ROWS:
                 return
@@ -263,16 +180,9 @@ class ScaleOutStorage:
             yield StoredUser(
                 app_id=row[0], user_id=row[1], identity=row[2], properties=json.loads(row[3]),
                 merged_user_ids=list(row[6]), first_seen=row[4], last_seen=row[5],
-                initial_properties=_loads_or_none(row[7]) or {},
+                initial_properties=loads_or_none(row[7]) or {},
                 account_properties=json.loads(row[8]),
             )  # fmt: skip
-
-    async def warnings(self, app_id: str) -> list[StoredWarning]:
-        rows = await self._read(
-            "SELECT time, kind, message, detail FROM warnings WHERE app_id = %s ORDER BY seq",
-            (app_id,),
-        )
-        return [StoredWarning(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
 
     async def app_totals(self) -> dict[str, AppTotals]:
         events: dict[str, int] = dict(
@@ -502,9 +412,9 @@ class ScaleOutStorage:
                     identity=identity,
                     session_id=row[5],
                     source=row[6],
-                    properties=_json_object(row[7]),
-                    page=_json_object(row[8]),
-                    target=_json_object(row[9]) if row[9] else None,
+                    properties=json_object(row[7]),
+                    page=json_object(row[8]),
+                    target=json_object(row[9]) if row[9] else None,
                 )  # fmt: skip
             )
         return events
@@ -534,74 +444,12 @@ class ScaleOutStorage:
                 )
             )
         return [
-            UserRow(row[0], row[1], _json_object(row[2]), row[3], row[4],
+            UserRow(row[0], row[1], json_object(row[2]), row[3], row[4],
                     sum(counts.get(user_id, 0) for user_id in groups[row[0]]), row[5])
             for row in rows
         ]  # fmt: skip
 
-    # -- the dashboard's own state ----------------------------------------------------------
-
-    async def start_admin_session(
-        self, session_key: str, password_tag: str, expires_at: int, now: int
-    ) -> None:
-        def insert(conn: Conn) -> None:
-            conn.execute(SQL.drop_expired_admin_sessions, (now,))
-            conn.execute(SQL.insert_admin_session, (session_key, password_tag, expires_at))
-
-        await self._transaction(insert)
-
-    async def admin_session_is_live(self, session_key: str, password_tag: str, now: int) -> bool:
-        rows = await self._read(SQL.admin_session_is_live, (session_key, password_tag, now))
-        return bool(rows)
-
-    async def end_admin_session(self, session_key: str) -> None:
-        await self._transaction(lambda conn: conn.execute(SQL.end_admin_session, (session_key,)))
-
-    async def create_defined_event(
-        self, app_id: str, definition: Definition, now_ms: int
-    ) -> str | None:
-        defined_event_id = secrets.token_hex(8)
-
-        def insert(conn: Conn) -> bool:
-            cursor = conn.execute(
-                SQL.insert_defined_event,
-                (app_id, defined_event_id, definition.name, definition.event_type,
-                 definition.selector, definition.target_text, definition.url_contains, now_ms),
-            )  # fmt: skip
-            return cursor.rowcount == 1
-
-        return defined_event_id if await self._transaction(insert) else None
-
-    async def defined_events(self, app_id: str) -> list[DefinedEventRow]:
-        rows = await self._read(SQL.defined_events, (app_id,))
-        return [defined_event_row(row) for row in rows]
-
-    async def find_defined_event(
-        self, app_id: str, defined_event_id: str
-    ) -> DefinedEventRow | None:
-        rows = await self._read(SQL.find_defined_event, (app_id, defined_event_id))
-        return defined_event_row(rows[0]) if rows else None
-
-    async def delete_defined_event(self, app_id: str, defined_event_id: str) -> bool:
-        def delete(conn: Conn) -> bool:
-            cursor = conn.execute(SQL.delete_defined_event, (app_id, defined_event_id))
-            return cursor.rowcount > 0
-
-        return await self._transaction(delete)
-
     # -- deletion ---------------------------------------------------------------------------
-
-    async def request_deletion(self, app_id: str, users: Sequence[dict[str, str]]) -> str:
-        request_id = str(uuid.uuid4())
-
-        def insert(conn: Conn) -> None:
-            conn.execute(
-                SQL.insert_deletion_request,
-                (request_id, app_id, json.dumps(list(users)), now_ms()),
-            )
-
-        await self._transaction(insert)
-        return request_id
 
     async def run_deletion(self, deletion_request_id: str) -> None:
         secret = await self.installation_secret()
@@ -660,18 +508,6 @@ class ScaleOutStorage:
             self._clickhouse.delete_events(app_id, user_ids)
         self._postgres.transaction(lambda conn: _delete_user_rows(conn, app_id, users, user_ids))
 
-    async def pending_deletions(self) -> list[str]:
-        rows = await self._read(SQL.pending_deletions)
-        return [str(row[0]) for row in rows]
-
-    async def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
-        rows = await self._read(SQL.find_deletion, (deletion_request_id, app_id))
-        if not rows:
-            return None
-        # "erased" is not complete yet: the table files and the WAL may still hold the rows.
-        complete = rows[0][2] == "complete"
-        return DeletionRequest(rows[0][0], rows[0][1], "complete" if complete else "pending")
-
     async def remaining_bytes(self, needles: Sequence[bytes]) -> set[bytes]:
         """The needles found in any stored value of either server, read through SQL (the
         servers' files are elsewhere; tests/scaleout/test_erasure.py byte-scans those)."""
@@ -687,29 +523,14 @@ class ScaleOutStorage:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    async def _transaction(self, work: Callable[[Conn], T]) -> T:
+    async def _write(self, work: Callable[[Conn], T]) -> T:
         return await self._postgres.run(lambda: self._postgres.transaction(work))
 
-    async def _read(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    async def _read(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return await self._postgres.run(lambda: self._postgres.read(query, params))
 
     async def _off_loop(self, work: Callable[[], T]) -> T:
         return await asyncio.to_thread(work)
-
-
-def _json_object(text: object) -> dict[str, object]:
-    """A stored JSON object; {} when the column is empty or not an object."""
-    if not isinstance(text, str):
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _loads_or_none(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def _candidates_where(filters: Sequence[CandidateFilter]) -> tuple[str, dict[str, object]]:

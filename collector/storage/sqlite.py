@@ -12,15 +12,11 @@ import asyncio
 import concurrent.futures
 import json
 import queue
-import secrets
 import sqlite3
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-
-import orjson
 
 from collector.clock import now_ms
 from collector.identity import apply_user_operation, event_user, keep_initial_properties
@@ -28,14 +24,10 @@ from collector.storage import sqlite_reads
 from collector.storage.base import (
     DUPLICATE,
     STORED,
-    App,
     AppTotals,
     Candidate,
     CandidateFilter,
     CandidateGroup,
-    DefinedEventRow,
-    Definition,
-    DeletionRequest,
     EventRow,
     KnownUser,
     NewEvent,
@@ -46,16 +38,14 @@ from collector.storage.base import (
     StorageUnavailable,
     StoredEvent,
     StoredUser,
-    StoredWarning,
     TimeBuckets,
     UserRow,
-    UserState,
     deletion_log_hash,
-    new_app,
 )
 from collector.storage.sqlite_schema import migrate
 from collector.storage.state_sql import SQLITE as SQL
-from collector.storage.state_sql import defined_event_row
+from collector.storage.state_sql import StateIdentity, StateStore
+from collector.storage.stored_json import dumps
 
 MAX_JOBS_PER_COMMIT = 512
 MAX_QUERY_IDS = 500  # ids bound in one `IN (...)`: well under SQLite's limit on variables
@@ -226,10 +216,11 @@ class _Readers:
             raise StorageUnavailable(f"the database could not be read: {error}") from error
 
 
-class SQLiteStorage:
+class SQLiteStorage(StateStore):
     """`Storage` on one SQLite file (made, or brought to the current schema, when opened)."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__(SQL)
         self.path = path
         conn = connect(path)
         try:
@@ -244,8 +235,6 @@ class SQLiteStorage:
             conn.close()
         self._writer = _Writer(path)
         self._readers = _Readers(path)
-        self._apps: dict[str, App] = {}  # apps are never changed or removed, so cache them
-        self._secret: bytes | None = None
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
@@ -253,79 +242,6 @@ class SQLiteStorage:
     def _close(self) -> None:
         self._writer.close()
         self._readers.close()
-
-    # -- apps and tokens --------------------------------------------------------------------
-
-    async def create_app(
-        self, name: str, app_id: str | None = None, project_of: str | None = None
-    ) -> App:
-        app = await new_app(self, name, app_id, project_of)
-
-        def insert(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                SQL.insert_app,
-                (app.app_id, app.name, app.api_key, app.created_at, app.project_of),
-            )
-            return cursor.rowcount == 1
-
-        if not await self._write(insert):
-            raise ValueError(f"app_id {app.app_id!r} is already taken")
-        return app
-
-    async def ensure_app(self, app_id: str, name: str) -> App:
-        return await self.find_app(app_id) or await self.create_app(name, app_id)
-
-    async def find_app(self, app_id: str) -> App | None:
-        app = self._apps.get(app_id)
-        if app is None:
-            row = await self._read_one(SQL.find_app, (app_id,))
-            if row is None:
-                return None  # not cached: `footfall apps create` may add it at any time
-            app = self._apps[app_id] = App(*row)
-        return app
-
-    async def list_apps(self) -> list[App]:
-        rows = await self._read_all(SQL.list_apps, ())
-        return [App(*row) for row in rows]
-
-    async def change_bridge_origins(
-        self, app_id: str, allow: Sequence[str], disallow: Sequence[str] = ()
-    ) -> list[str]:
-        if await self.find_app(app_id) is None:
-            raise ValueError(f"no app {app_id!r}; create it with `footfall apps create`")
-
-        def change(conn: sqlite3.Connection) -> None:
-            conn.executemany(SQL.allow_bridge_origin, [(app_id, origin) for origin in allow])
-            conn.executemany(SQL.disallow_bridge_origin, [(app_id, origin) for origin in disallow])
-
-        await self._write(change)
-        return await self.bridge_origins(app_id)
-
-    async def bridge_origins(self, app_id: str) -> list[str]:
-        # Not cached: `footfall apps update` may change it at any time.
-        rows = await self._read_all(SQL.bridge_origins, (app_id,))
-        return [row[0] for row in rows]
-
-    async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
-        token = secrets.token_urlsafe(32)
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(SQL.drop_expired_tokens, (now_ms(),))
-            conn.execute(SQL.insert_token, (token, app_id, now_ms() + lifetime_ms))
-
-        await self._write(insert)
-        return token
-
-    async def token_app(self, token: str) -> str | None:
-        row = await self._read_one(SQL.token_app, (token, now_ms()))
-        return None if row is None else str(row["app_id"])
-
-    async def installation_secret(self) -> bytes:
-        if self._secret is None:
-            row = await self._read_one(SQL.installation_secret, ())
-            assert row is not None, "the schema's migration makes the secret"
-            self._secret = bytes(row[0])
-        return self._secret
 
     # -- ingest -----------------------------------------------------------------------------
 
@@ -342,13 +258,6 @@ class SQLiteStorage:
     def users(self, app_id: str | None = None) -> AsyncIterator[StoredUser]:
         query, params = sqlite_reads.export_users_query(app_id)
         return self._readers.stream(query, params, sqlite_reads.stored_user)
-
-    async def warnings(self, app_id: str) -> list[StoredWarning]:
-        rows = await self._read_all(
-            "SELECT time, kind, message, detail FROM warnings WHERE app_id = ? ORDER BY rowid",
-            (app_id,),
-        )
-        return [StoredWarning(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
 
     async def app_totals(self) -> dict[str, AppTotals]:
         return await self._readers.run(sqlite_reads.app_totals)
@@ -430,69 +339,7 @@ class SQLiteStorage:
         query, params = sqlite_reads.newest_candidates_query(app_id, candidate_filter)
         return self._readers.stream(query, params, sqlite_reads.newest_candidate)
 
-    # -- the dashboard's own state ----------------------------------------------------------
-
-    async def start_admin_session(
-        self, session_key: str, password_tag: str, expires_at: int, now: int
-    ) -> None:
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(SQL.drop_expired_admin_sessions, (now,))
-            conn.execute(SQL.insert_admin_session, (session_key, password_tag, expires_at))
-
-        await self._write(insert)
-
-    async def admin_session_is_live(self, session_key: str, password_tag: str, now: int) -> bool:
-        row = await self._read_one(SQL.admin_session_is_live, (session_key, password_tag, now))
-        return row is not None
-
-    async def end_admin_session(self, session_key: str) -> None:
-        await self._write(lambda conn: conn.execute(SQL.end_admin_session, (session_key,)))
-
-    async def create_defined_event(
-        self, app_id: str, definition: Definition, now_ms: int
-    ) -> str | None:
-        defined_event_id = secrets.token_hex(8)
-
-        def insert(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                SQL.insert_defined_event,
-                (app_id, defined_event_id, definition.name, definition.event_type,
-                 definition.selector, definition.target_text, definition.url_contains, now_ms),
-            )  # fmt: skip
-            return cursor.rowcount == 1
-
-        return defined_event_id if await self._write(insert) else None
-
-    async def defined_events(self, app_id: str) -> list[DefinedEventRow]:
-        rows = await self._read_all(SQL.defined_events, (app_id,))
-        return [defined_event_row(row) for row in rows]
-
-    async def find_defined_event(
-        self, app_id: str, defined_event_id: str
-    ) -> DefinedEventRow | None:
-        row = await self._read_one(SQL.find_defined_event, (app_id, defined_event_id))
-        return None if row is None else defined_event_row(row)
-
-    async def delete_defined_event(self, app_id: str, defined_event_id: str) -> bool:
-        def delete(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(SQL.delete_defined_event, (app_id, defined_event_id))
-            return cursor.rowcount > 0
-
-        return await self._write(delete)
-
     # -- deletion ---------------------------------------------------------------------------
-
-    async def request_deletion(self, app_id: str, users: Sequence[dict[str, str]]) -> str:
-        request_id = str(uuid.uuid4())
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                SQL.insert_deletion_request,
-                (request_id, app_id, json.dumps(list(users)), now_ms()),
-            )
-
-        await self._write(insert)
-        return request_id
 
     async def run_deletion(self, deletion_request_id: str) -> None:
         secret = await self.installation_secret()
@@ -505,20 +352,6 @@ class SQLiteStorage:
         await self._truncate_wal()
         await self._write(
             lambda conn: conn.execute(SQL.mark_deletion_complete, (now_ms(), deletion_request_id))
-        )
-
-    async def pending_deletions(self) -> list[str]:
-        rows = await self._read_all(SQL.pending_deletions, ())
-        return [str(row[0]) for row in rows]
-
-    async def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
-        row = await self._read_one(SQL.find_deletion, (deletion_request_id, app_id))
-        if row is None:
-            return None
-        # "erased" is not complete yet: the WAL may still hold the users' old pages.
-        complete = row["status"] == "complete"
-        return DeletionRequest(
-            row["deletion_request_id"], row["app_id"], "complete" if complete else "pending"
         )
 
     async def remaining_bytes(self, needles: Sequence[bytes]) -> set[bytes]:
@@ -550,35 +383,21 @@ class SQLiteStorage:
     async def _write(self, job: Callable[[sqlite3.Connection], T], *, alone: bool = False) -> T:
         return await asyncio.wrap_future(self._writer.submit(job, alone=alone))
 
-    async def _read_one(self, query: str, params: Sequence[object]) -> sqlite3.Row | None:
-        rows = await self._read_all(query, params)  # read to the end: no statement left open
-        return rows[0] if rows else None
-
-    async def _read_all(self, query: str, params: Sequence[object]) -> list[sqlite3.Row]:
+    async def _read(self, query: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        # Read to the end, even for one row: no statement is left open.
         rows: list[sqlite3.Row] = await self._readers.run(
             lambda conn: conn.execute(query, params).fetchall()
         )
         return rows
 
 
-def _dumps(value: object) -> str:
-    """Compact JSON text. orjson writes what json.dumps would (values are validated finite, so
-    no NaN), several times faster; json takes what orjson refuses (whole numbers past 64 bits)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 # -- operations, run inside the writer's transaction ----------------------------------------
 
 
-class _Identity:
+class _Identity(StateIdentity[sqlite3.Connection]):
     """`IdentityTransaction` on the writer's connection, for one app."""
 
-    def __init__(self, conn: sqlite3.Connection, app_id: str) -> None:
-        self.conn = conn
-        self.app_id = app_id
+    _sql = SQL
 
     def canonical_user(self, user_id: str) -> KnownUser | None:
         row = self.conn.execute(
@@ -593,12 +412,6 @@ class _Identity:
             "SELECT user_id FROM users WHERE app_id = ? AND identity = ?", (self.app_id, identity)
         ).fetchone()
         return None if row is None else KnownUser(row[0], identity)
-
-    def create_user(
-        self, user_id: str, identity: str | None = None, seen: int | None = None
-    ) -> bool:
-        cursor = self.conn.execute(SQL.create_user, (self.app_id, user_id, identity, seen, seen))
-        return cursor.rowcount == 1
 
     def claim_identity(self, user_id: str, identity: str) -> bool:
         cursor = self.conn.execute(
@@ -619,30 +432,6 @@ class _Identity:
         )
         self.conn.execute(SQL.forget_merged_properties, (self.app_id, from_user))
 
-    def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
-        # `lock` needs nothing here: the single writer serialises every transaction.
-        row = self.conn.execute(SQL.user_state, (self.app_id, user_id)).fetchone()
-        initial = None if row[3] is None else json.loads(row[3])
-        return UserState(json.loads(row[0]), row[1], row[2], initial, json.loads(row[4]))
-
-    def set_user_state(self, user_id: str, state: UserState) -> None:
-        initial = state.initial_properties
-        self.conn.execute(
-            SQL.set_user_state,
-            (
-                _dumps(state.properties),
-                state.first_seen,
-                state.last_seen,
-                None if initial is None else _dumps(initial),
-                _dumps(state.account_properties),
-                self.app_id,
-                user_id,
-            ),
-        )
-
-    def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
-        self.conn.execute(SQL.set_initial_properties, (_dumps(initial), self.app_id, user_id))
-
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
         self.conn.execute(
             "UPDATE users SET first_seen = MIN(COALESCE(first_seen, ?1), ?1),"
@@ -650,22 +439,11 @@ class _Identity:
             (first_ms, last_ms, self.app_id, user_id),
         )
 
-    def server_identifies(self, identity: str, month: str) -> int:
-        row = self.conn.execute(SQL.server_identifies, (self.app_id, identity, month)).fetchone()
-        return int(row[0])
-
-    def count_server_identify(self, identity: str, month: str, user_id: str) -> None:
-        self.conn.execute(SQL.count_server_identify, (self.app_id, identity, month, user_id))
-
     def add_warning(self, kind: str, message: str, detail: Mapping[str, object]) -> None:
         self.conn.execute(
             "INSERT INTO warnings (app_id, time, kind, message, detail) VALUES (?, ?, ?, ?, ?)",
-            (self.app_id, now_ms(), kind, message, _dumps(detail)),
+            (self.app_id, now_ms(), kind, message, dumps(detail)),
         )
-
-    def first_application(self, record_id: str) -> bool:
-        cursor = self.conn.execute(SQL.insert_applied_record, (self.app_id, record_id))
-        return cursor.rowcount == 1
 
 
 def _apply_all(
@@ -769,7 +547,7 @@ class _RepeatedJSON:
             return None
         last = self._last
         if value is not last and (not self._compare or value != last):
-            self._last, self._text = value, _dumps(value)
+            self._last, self._text = value, dumps(value)
         return self._text
 
 

@@ -22,6 +22,7 @@ from collector.storage.base import (
     TimeBuckets,
     UserRow,
 )
+from collector.storage.stored_json import json_object, loads_or_none
 
 # Joins giving each event `e` its canonical user `u` (through the alias `a` of a merged id).
 _CANONICAL_JOIN = """
@@ -76,10 +77,10 @@ def stored_event(row: sqlite3.Row) -> StoredEvent:
         name=row[7],
         time=row[8],
         properties=json.loads(row[9]),
-        page=_loads_or_none(row[10]),
-        target=_loads_or_none(row[11]),
+        page=loads_or_none(row[10]),
+        target=loads_or_none(row[11]),
         source=row[12],
-        context=_loads_or_none(row[13]),
+        context=loads_or_none(row[13]),
     )
 
 
@@ -107,7 +108,7 @@ def stored_user(row: sqlite3.Row) -> StoredUser:
         merged_user_ids=sorted(json.loads(row[6])),
         first_seen=row[4],
         last_seen=row[5],
-        initial_properties=_loads_or_none(row[7]) or {},
+        initial_properties=loads_or_none(row[7]) or {},
         account_properties=json.loads(row[8]),
     )
 
@@ -218,7 +219,7 @@ def list_users(
         """,
         params,
     ).fetchall()
-    users = [UserRow(row[0], row[1], _json_object(row[2]), row[3], row[4], row[5]) for row in rows]
+    users = [UserRow(row[0], row[1], json_object(row[2]), row[3], row[4], row[5]) for row in rows]
     return users, int(total)
 
 
@@ -234,7 +235,7 @@ def find_user(conn: sqlite3.Connection, app_id: str, user_id: str) -> UserRow | 
     ).fetchone()
     if row is None:
         return None
-    return UserRow(row[0], row[1], _json_object(row[2]), row[3], row[4], row[5], row[6])
+    return UserRow(row[0], row[1], json_object(row[2]), row[3], row[4], row[5], row[6])
 
 
 def merged_user_ids(conn: sqlite3.Connection, app_id: str, user_id: str) -> list[str]:
@@ -393,22 +394,7 @@ def _event_row(row: Any) -> EventRow:
         identity=row[5],
         session_id=row[6],
         source=row[7],
-        properties=_json_object(row[8]),
-        page=_json_object(row[9]),
-        target=_json_object(row[10]) if row[10] else None,
+        properties=json_object(row[8]),
+        page=json_object(row[9]),
+        target=json_object(row[10]) if row[10] else None,
     )
-
-
-def _json_object(text: object) -> dict[str, object]:
-    """A stored JSON object; {} when the column is empty or not an object."""
-    if not isinstance(text, str | bytes):
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _loads_or_none(text: str | None) -> Any:
-    return None if text is None else json.loads(text)

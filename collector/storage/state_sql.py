@@ -1,18 +1,40 @@
-"""The statements that SQLite (sqlite.py) and PostgreSQL (postgres.py, scaleout.py) run alike on
-the state tables: apps, tokens, users, the dashboard's rows and the deletion log.
+"""What SQLite (sqlite.py) and PostgreSQL (postgres.py, scaleout.py) do alike on the state
+tables: apps, tokens, users, the dashboard's rows and the deletion log.
 
-Each is written once, with SQLite's `?` placeholders, in `StateStatements`; `SQLITE` and
-`POSTGRES` are that table in each dialect (PostgreSQL's driver takes `%s`), with the few
-statements that differ between them overridden by name. Statements only one backend runs (the
-alias table, ClickHouse's events) stay in that backend's module.
+Each statement is written once, with SQLite's `?` placeholders, in `StateStatements`; `SQLITE`
+and `POSTGRES` are that table in each dialect (PostgreSQL's driver takes `%s`), with the few
+statements that differ between them overridden by name. `StateStore` holds the `Storage` methods
+and `StateIdentity` the `IdentityTransaction` primitives that run only these statements, so each
+backend supplies just its transaction and its reads. Statements only one backend runs (the alias
+table, ClickHouse's events) stay in that backend's module.
 """
 
-from collections.abc import Sequence
+import json
+import secrets
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from collector.storage.base import DefinedEventRow, Definition
+from collector.clock import now_ms
+from collector.storage.base import (
+    App,
+    DefinedEventRow,
+    Definition,
+    DeletionRequest,
+    StoredWarning,
+    UserState,
+    new_app,
+)
+from collector.storage.stored_json import dumps, loads_or_none
 
+T = TypeVar("T")
+
+_USER_STATE = (
+    "SELECT properties, first_seen, last_seen, initial_properties, account_properties"
+    " FROM users WHERE app_id = ? AND user_id = ?"
+)
 _APP_SELECT = "SELECT app_id, name, api_key, created_at, project_of FROM apps"
 # Rows for `defined_event_row`.
 _DEFINED_SELECT = (
@@ -52,10 +74,10 @@ class StateStatements:
         "UPDATE users SET properties = '{}', account_properties = '{}'"
         " WHERE app_id = ? AND user_id = ?"
     )
-    user_state: str = (
-        "SELECT properties, first_seen, last_seen, initial_properties, account_properties"
-        " FROM users WHERE app_id = ? AND user_id = ?"
-    )
+    user_state: str = _USER_STATE
+    # The same, locking the row until the transaction ends; SQLite's single writer serialises
+    # every transaction, so it needs no lock.
+    user_state_locked: str = _USER_STATE
     set_user_state: str = (
         "UPDATE users SET properties = ?, first_seen = ?, last_seen = ?,"
         " initial_properties = ?, account_properties = ? WHERE app_id = ? AND user_id = ?"
@@ -74,6 +96,10 @@ class StateStatements:
     # A record applied (or a deleted event's id kept): False from rowcount when it was already.
     insert_applied_record: str = (
         "INSERT INTO applied_records (app_id, record_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    )
+    # Oldest first: SQLite's rowid, PostgreSQL's `seq`, are the order of insertion.
+    warnings: str = (
+        "SELECT time, kind, message, detail FROM warnings WHERE app_id = ? ORDER BY rowid"
     )
     # -- the dashboard's own state
     drop_expired_admin_sessions: str = "DELETE FROM dashboard_sessions WHERE expires_at <= ?"
@@ -145,9 +171,251 @@ POSTGRES = _in_postgres(
     SQLITE,
     # NOCASE folds ASCII only and is SQLite's; PostgreSQL orders by lower(), then exactly.
     defined_events=_DEFINED_SELECT + " WHERE app_id = %s ORDER BY lower(name), name",
+    user_state_locked=_USER_STATE.replace("?", "%s") + " FOR UPDATE",
+    warnings="SELECT time, kind, message, detail FROM warnings WHERE app_id = %s ORDER BY seq",
 )
 
 
-def defined_event_row(row: Sequence[Any]) -> DefinedEventRow:
-    """A row of `defined_events` or `find_defined_event`."""
+class Cursor(Protocol):
+    """What the shared code reads of a cursor (sqlite3's and psycopg's alike)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """What the shared code does with a connection (sqlite3's and psycopg's alike)."""
+
+    def execute(self, query: str, params: Sequence[Any], /) -> Cursor: ...
+
+
+class StateStore(ABC):
+    """The `Storage` methods on the state tables whose statements both backends share; a
+    backend gives its statement table and runs them through `_write` and `_read`."""
+
+    def __init__(self, statements: StateStatements) -> None:
+        self._sql = statements
+        self._apps: dict[str, App] = {}  # apps are never changed or removed, so cache them
+        self._secret: bytes | None = None
+
+    @abstractmethod
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        """`work(conn)` in one write transaction; its result."""
+
+    @abstractmethod
+    async def _read(self, query: str, params: Sequence[object] = ()) -> list[Any]:
+        """The rows of one query."""
+
+    # -- apps and tokens --------------------------------------------------------------------
+
+    async def create_app(
+        self, name: str, app_id: str | None = None, project_of: str | None = None
+    ) -> App:
+        app = await new_app(self, name, app_id, project_of)
+
+        def insert(conn: Connection) -> bool:
+            cursor = conn.execute(
+                self._sql.insert_app,
+                (app.app_id, app.name, app.api_key, app.created_at, app.project_of),
+            )
+            return cursor.rowcount == 1
+
+        if not await self._write(insert):
+            raise ValueError(f"app_id {app.app_id!r} is already taken")
+        return app
+
+    async def ensure_app(self, app_id: str, name: str) -> App:
+        return await self.find_app(app_id) or await self.create_app(name, app_id)
+
+    async def find_app(self, app_id: str) -> App | None:
+        app = self._apps.get(app_id)
+        if app is None:
+            rows = await self._read(self._sql.find_app, (app_id,))
+            if not rows:
+                return None  # not cached: `footfall apps create` may add it at any time
+            app = self._apps[app_id] = App(*rows[0])
+        return app
+
+    async def list_apps(self) -> list[App]:
+        return [App(*row) for row in await self._read(self._sql.list_apps)]
+
+    async def change_bridge_origins(
+        self, app_id: str, allow: Sequence[str], disallow: Sequence[str] = ()
+    ) -> list[str]:
+        if await self.find_app(app_id) is None:
+            raise ValueError(f"no app {app_id!r}; create it with `footfall apps create`")
+
+        def change(conn: Connection) -> None:
+            for origin in allow:
+                conn.execute(self._sql.allow_bridge_origin, (app_id, origin))
+            for origin in disallow:
+                conn.execute(self._sql.disallow_bridge_origin, (app_id, origin))
+
+        await self._write(change)
+        return await self.bridge_origins(app_id)
+
+    async def bridge_origins(self, app_id: str) -> list[str]:
+        # Not cached: `footfall apps update` may change it at any time.
+        return [row[0] for row in await self._read(self._sql.bridge_origins, (app_id,))]
+
+    async def issue_token(self, app_id: str, lifetime_ms: int) -> str:
+        token = secrets.token_urlsafe(32)
+
+        def insert(conn: Connection) -> None:
+            conn.execute(self._sql.drop_expired_tokens, (now_ms(),))
+            conn.execute(self._sql.insert_token, (token, app_id, now_ms() + lifetime_ms))
+
+        await self._write(insert)
+        return token
+
+    async def token_app(self, token: str) -> str | None:
+        rows = await self._read(self._sql.token_app, (token, now_ms()))
+        return str(rows[0][0]) if rows else None
+
+    async def installation_secret(self) -> bytes:
+        if self._secret is None:
+            [[secret]] = await self._read(self._sql.installation_secret)  # made with the schema
+            self._secret = bytes(secret)
+        return self._secret
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def warnings(self, app_id: str) -> list[StoredWarning]:
+        rows = await self._read(self._sql.warnings, (app_id,))
+        return [StoredWarning(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+
+    # -- the dashboard's own state ----------------------------------------------------------
+
+    async def start_admin_session(
+        self, session_key: str, password_tag: str, expires_at: int, now: int
+    ) -> None:
+        def insert(conn: Connection) -> None:
+            conn.execute(self._sql.drop_expired_admin_sessions, (now,))
+            conn.execute(self._sql.insert_admin_session, (session_key, password_tag, expires_at))
+
+        await self._write(insert)
+
+    async def admin_session_is_live(self, session_key: str, password_tag: str, now: int) -> bool:
+        rows = await self._read(self._sql.admin_session_is_live, (session_key, password_tag, now))
+        return bool(rows)
+
+    async def end_admin_session(self, session_key: str) -> None:
+        await self._write(lambda conn: conn.execute(self._sql.end_admin_session, (session_key,)))
+
+    async def create_defined_event(
+        self, app_id: str, definition: Definition, now_ms: int
+    ) -> str | None:
+        defined_event_id = secrets.token_hex(8)
+
+        def insert(conn: Connection) -> bool:
+            cursor = conn.execute(
+                self._sql.insert_defined_event,
+                (app_id, defined_event_id, definition.name, definition.event_type,
+                 definition.selector, definition.target_text, definition.url_contains, now_ms),
+            )  # fmt: skip
+            return cursor.rowcount == 1
+
+        return defined_event_id if await self._write(insert) else None
+
+    async def defined_events(self, app_id: str) -> list[DefinedEventRow]:
+        rows = await self._read(self._sql.defined_events, (app_id,))
+        return [_defined_event_row(row) for row in rows]
+
+    async def find_defined_event(
+        self, app_id: str, defined_event_id: str
+    ) -> DefinedEventRow | None:
+        rows = await self._read(self._sql.find_defined_event, (app_id, defined_event_id))
+        return _defined_event_row(rows[0]) if rows else None
+
+    async def delete_defined_event(self, app_id: str, defined_event_id: str) -> bool:
+        def delete(conn: Connection) -> bool:
+            cursor = conn.execute(self._sql.delete_defined_event, (app_id, defined_event_id))
+            return cursor.rowcount > 0
+
+        return await self._write(delete)
+
+    # -- deletion ---------------------------------------------------------------------------
+
+    async def request_deletion(self, app_id: str, users: Sequence[dict[str, str]]) -> str:
+        request_id = str(uuid.uuid4())
+
+        def insert(conn: Connection) -> None:
+            conn.execute(
+                self._sql.insert_deletion_request,
+                (request_id, app_id, json.dumps(list(users)), now_ms()),
+            )
+
+        await self._write(insert)
+        return request_id
+
+    async def pending_deletions(self) -> list[str]:
+        return [str(row[0]) for row in await self._read(self._sql.pending_deletions)]
+
+    async def find_deletion(self, app_id: str, deletion_request_id: str) -> DeletionRequest | None:
+        rows = await self._read(self._sql.find_deletion, (deletion_request_id, app_id))
+        if not rows:
+            return None
+        # "erased" is not complete yet: the backend's files may still hold the users' values.
+        complete = rows[0][2] == "complete"
+        return DeletionRequest(rows[0][0], rows[0][1], "complete" if complete else "pending")
+
+
+def _defined_event_row(row: Sequence[Any]) -> DefinedEventRow:
     return DefinedEventRow(row[0], Definition(row[1], row[2], row[3], row[4], row[5]), row[6])
+
+
+C = TypeVar("C", bound=Connection)
+
+
+class StateIdentity(Generic[C]):
+    """The `IdentityTransaction` primitives both backends run alike, on one connection inside
+    a write transaction, for one app; a backend adds the ones its alias table needs."""
+
+    _sql: ClassVar[StateStatements]
+
+    def __init__(self, conn: C, app_id: str) -> None:
+        self.conn = conn
+        self.app_id = app_id
+
+    def _one(self, query: str, *params: object) -> Any:
+        """The first row of `query`, bound with the app id and then `params`."""
+        return self.conn.execute(query, (self.app_id, *params)).fetchone()
+
+    def create_user(
+        self, user_id: str, identity: str | None = None, seen: int | None = None
+    ) -> bool:
+        cursor = self.conn.execute(
+            self._sql.create_user, (self.app_id, user_id, identity, seen, seen)
+        )
+        return cursor.rowcount == 1
+
+    def user_state(self, user_id: str, *, lock: bool = False) -> UserState:
+        row = self._one(self._sql.user_state_locked if lock else self._sql.user_state, user_id)
+        assert row is not None, f"user_state of unknown user {user_id}"
+        return UserState(
+            json.loads(row[0]), row[1], row[2], loads_or_none(row[3]), json.loads(row[4])
+        )
+
+    def set_user_state(self, user_id: str, state: UserState) -> None:
+        initial = state.initial_properties
+        self.conn.execute(
+            self._sql.set_user_state,
+            (dumps(state.properties), state.first_seen, state.last_seen,
+             None if initial is None else dumps(initial), dumps(state.account_properties),
+             self.app_id, user_id),
+        )  # fmt: skip
+
+    def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
+        self.conn.execute(self._sql.set_initial_properties, (dumps(initial), self.app_id, user_id))
+
+    def server_identifies(self, identity: str, month: str) -> int:
+        return int(self._one(self._sql.server_identifies, identity, month)[0])
+
+    def count_server_identify(self, identity: str, month: str, user_id: str) -> None:
+        self.conn.execute(self._sql.count_server_identify, (self.app_id, identity, month, user_id))
+
+    def first_application(self, record_id: str) -> bool:
+        cursor = self.conn.execute(self._sql.insert_applied_record, (self.app_id, record_id))
+        return cursor.rowcount == 1
