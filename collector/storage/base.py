@@ -31,7 +31,9 @@ How it fits together (for anyone writing a backend):
   deletion log keeps only keyed hashes of the users it named (`deletion_log_hash`).
 - To add something stored: a method on the protocol of its concern, the SQLite side (a schema
   change is one more step appended to `sqlite_schema.MIGRATIONS`), the scale-out side, and a test
-  in tests/storage/, the contract suite every backend runs (`BACKENDS` in its conftest.py).
+  in tests/storage/, the contract suite every backend runs (`BACKENDS` in its conftest.py). A
+  statement SQLite and PostgreSQL run alike is written once, in `state_sql.StateStatements`, and
+  a method made only of such statements once, in `state_sql.StateStore` or `StateIdentity`.
 """
 
 import hashlib

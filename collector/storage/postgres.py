@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from collector.clock import now_ms
 from collector.storage.base import KnownUser, StorageError, StorageUnavailable
 from collector.storage.state_sql import POSTGRES as SQL
+from collector.storage.state_sql import POSTGRES_TABLES as TABLES
 from collector.storage.state_sql import StateIdentity
 from collector.storage.stored_json import dumps
 
@@ -44,19 +45,17 @@ RETRIED = (
 
 # Columns holding a user's values have no planner statistics: ANALYZE would copy sample values
 # into pg_statistic, where a deletion could not reach them.
-SCHEMA = """
+SCHEMA = "\n".join([
+    """
 CREATE TABLE IF NOT EXISTS apps (
     app_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     api_key TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     project_of TEXT NULL
-);
-CREATE TABLE IF NOT EXISTS app_bridge_origins (
-    app_id TEXT NOT NULL,
-    origin TEXT NOT NULL,
-    PRIMARY KEY (app_id, origin)
-);
+);""",
+    TABLES.app_bridge_origins,
+    """
 -- A merged user keeps its row, with `merged_into` naming its canonical user (the alias: chains
 -- are flattened when written); `seq` is the order users were made in.
 CREATE TABLE IF NOT EXISTS users (
@@ -79,12 +78,9 @@ CREATE INDEX IF NOT EXISTS users_by_merged_into ON users (app_id, merged_into)
 ALTER TABLE users ALTER COLUMN user_id SET STATISTICS 0,
     ALTER COLUMN identity SET STATISTICS 0, ALTER COLUMN properties SET STATISTICS 0,
     ALTER COLUMN merged_into SET STATISTICS 0, ALTER COLUMN initial_properties SET STATISTICS 0,
-    ALTER COLUMN account_properties SET STATISTICS 0;
-CREATE TABLE IF NOT EXISTS applied_records (
-    app_id TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    PRIMARY KEY (app_id, record_id)
-);
+    ALTER COLUMN account_properties SET STATISTICS 0;""",
+    TABLES.applied_records,
+    """
 CREATE TABLE IF NOT EXISTS warnings (
     app_id TEXT NOT NULL,
     time BIGINT NOT NULL,
@@ -98,21 +94,13 @@ CREATE TABLE IF NOT EXISTS warnings (
 CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
 ALTER TABLE warnings ALTER COLUMN message SET STATISTICS 0,
     ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN identity SET STATISTICS 0,
-    ALTER COLUMN detail SET STATISTICS 0;
-CREATE TABLE IF NOT EXISTS server_identifies (
-    app_id TEXT NOT NULL,
-    identity TEXT NOT NULL,
-    month TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    PRIMARY KEY (app_id, identity, month, user_id)
-);
+    ALTER COLUMN detail SET STATISTICS 0;""",
+    TABLES.server_identifies,
+    """
 ALTER TABLE server_identifies ALTER COLUMN identity SET STATISTICS 0,
-    ALTER COLUMN user_id SET STATISTICS 0;
-CREATE TABLE IF NOT EXISTS auth_tokens (
-    token TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
+    ALTER COLUMN user_id SET STATISTICS 0;""",
+    TABLES.auth_tokens,
+    """
 CREATE TABLE IF NOT EXISTS deletion_requests (
     deletion_request_id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
@@ -122,29 +110,11 @@ CREATE TABLE IF NOT EXISTS deletion_requests (
     requested_at BIGINT NOT NULL,
     completed_at BIGINT NULL
 );
-ALTER TABLE deletion_requests ALTER COLUMN users SET STATISTICS 0;
-CREATE TABLE IF NOT EXISTS defined_events (
-    app_id TEXT NOT NULL,
-    defined_event_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    event_type TEXT NULL,
-    selector TEXT NULL,
-    target_text TEXT NULL,
-    url_contains TEXT NULL,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (app_id, defined_event_id),
-    UNIQUE (app_id, name)
-);
-CREATE TABLE IF NOT EXISTS installation_secret (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    secret BYTEA NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dashboard_sessions (
-    session_key TEXT PRIMARY KEY,
-    password_tag TEXT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-"""
+ALTER TABLE deletion_requests ALTER COLUMN users SET STATISTICS 0;""",
+    TABLES.defined_events,
+    TABLES.installation_secret,
+    TABLES.dashboard_sessions,
+])  # fmt: skip
 # Tables whose rows hold a user's values: rewritten after a deletion (VACUUM FULL), so that no
 # dead row version keeps them on disk.
 USER_VALUE_TABLES = ("users", "warnings", "server_identifies", "deletion_requests")

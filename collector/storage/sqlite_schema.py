@@ -10,9 +10,11 @@ import sqlite3
 from collections.abc import Callable
 
 from collector.storage.base import deletion_log_hash
+from collector.storage.state_sql import SQLITE_TABLES as TABLES
 
 # Version 0: the tables as they were before versions (every `CREATE` is `IF NOT EXISTS`).
-BASE_SCHEMA = """
+BASE_SCHEMA = "\n".join([
+    """
 CREATE TABLE IF NOT EXISTS apps (
     app_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -20,12 +22,9 @@ CREATE TABLE IF NOT EXISTS apps (
     created_at INTEGER NOT NULL
 );
 -- Origins whose pages may talk to an app's embedded tracker (the postMessage bridge). Its own
--- table, created on open, so a database made before it gains it (and apps stay unchanged).
-CREATE TABLE IF NOT EXISTS app_bridge_origins (
-    app_id TEXT NOT NULL,
-    origin TEXT NOT NULL,
-    PRIMARY KEY (app_id, origin)
-);
+-- table, created on open, so a database made before it gains it (and apps stay unchanged).""",
+    TABLES.app_bridge_origins,
+    """
 CREATE TABLE IF NOT EXISTS users (
     app_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -59,12 +58,9 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (app_id, event_id)
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (app_id, time);
-CREATE INDEX IF NOT EXISTS events_by_user ON events (app_id, user_id, time);
-CREATE TABLE IF NOT EXISTS applied_records (
-    app_id TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    PRIMARY KEY (app_id, record_id)
-);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (app_id, user_id, time);""",
+    TABLES.applied_records,
+    """
 CREATE TABLE IF NOT EXISTS warnings (
     app_id TEXT NOT NULL,
     time INTEGER NOT NULL,
@@ -72,19 +68,10 @@ CREATE TABLE IF NOT EXISTS warnings (
     message TEXT NOT NULL,
     detail TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);
-CREATE TABLE IF NOT EXISTS server_identifies (  -- who the server identify API linked, by month
-    app_id TEXT NOT NULL,
-    identity TEXT NOT NULL,
-    month TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    PRIMARY KEY (app_id, identity, month, user_id)
-);
-CREATE TABLE IF NOT EXISTS auth_tokens (
-    token TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
+CREATE INDEX IF NOT EXISTS warnings_by_time ON warnings (app_id, time);""",
+    TABLES.server_identifies,
+    TABLES.auth_tokens,
+    """
 CREATE TABLE IF NOT EXISTS deletion_requests (
     deletion_request_id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
@@ -93,7 +80,8 @@ CREATE TABLE IF NOT EXISTS deletion_requests (
     requested_at INTEGER NOT NULL,
     completed_at INTEGER NULL
 );
-"""
+""",
+])  # fmt: skip
 
 
 def _aliases_and_dashboard_tables(conn: sqlite3.Connection) -> None:
@@ -117,27 +105,11 @@ def _aliases_and_dashboard_tables(conn: sqlite3.Connection) -> None:
         ALTER TABLE users DROP COLUMN merged_into;
         CREATE UNIQUE INDEX users_by_identity ON users (app_id, identity)
             WHERE identity IS NOT NULL;
-        CREATE TABLE IF NOT EXISTS defined_events (
-            app_id TEXT NOT NULL,
-            defined_event_id TEXT NOT NULL,
-            name TEXT NOT NULL,
-            event_type TEXT NULL,
-            selector TEXT NULL,
-            target_text TEXT NULL,
-            url_contains TEXT NULL,
-            created_at INTEGER NOT NULL,
-            PRIMARY KEY (app_id, defined_event_id),
-            UNIQUE (app_id, name)
-        );
-        CREATE TABLE IF NOT EXISTS dashboard_sessions (
-            session_key TEXT PRIMARY KEY,
-            password_tag TEXT NOT NULL,
-            expires_at INTEGER NOT NULL
-        );
-        CREATE TABLE installation_secret (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            secret BLOB NOT NULL
-        );
+        """
+        + TABLES.defined_events
+        + TABLES.dashboard_sessions
+        + TABLES.installation_secret
+        + """
         CREATE TABLE IF NOT EXISTS dashboard_secret (id INTEGER PRIMARY KEY, secret BLOB NOT NULL);
         -- The dashboard's secret becomes the installation's, so its sessions stay signed alike.
         INSERT INTO installation_secret (id, secret)

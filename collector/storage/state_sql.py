@@ -5,8 +5,9 @@ Each statement is written once, with SQLite's `?` placeholders, in `StateStateme
 and `POSTGRES` are that table in each dialect (PostgreSQL's driver takes `%s`), with the few
 statements that differ between them overridden by name. `StateStore` holds the `Storage` methods
 and `StateIdentity` the `IdentityTransaction` primitives that run only these statements, so each
-backend supplies just its transaction and its reads. Statements only one backend runs (the alias
-table, ClickHouse's events) stay in that backend's module.
+backend supplies just its transaction and its reads. `StateTables` defines, once, the tables
+both create alike. Statements and tables only one backend has (SQLite's alias table,
+PostgreSQL's `merged_into`, ClickHouse's events) stay in that backend's module.
 """
 
 import json
@@ -55,11 +56,11 @@ class StateStatements:
     # Rows for `App(*row)`.
     find_app: str = _APP_SELECT + " WHERE app_id = ?"
     list_apps: str = _APP_SELECT + " ORDER BY created_at, app_id"
+    bridge_origins: str = "SELECT origin FROM app_bridge_origins WHERE app_id = ? ORDER BY origin"
     allow_bridge_origin: str = (
         "INSERT INTO app_bridge_origins (app_id, origin) VALUES (?, ?) ON CONFLICT DO NOTHING"
     )
     disallow_bridge_origin: str = "DELETE FROM app_bridge_origins WHERE app_id = ? AND origin = ?"
-    bridge_origins: str = "SELECT origin FROM app_bridge_origins WHERE app_id = ? ORDER BY origin"
     drop_expired_tokens: str = "DELETE FROM auth_tokens WHERE expires_at < ?"
     insert_token: str = "INSERT INTO auth_tokens (token, app_id, expires_at) VALUES (?, ?, ?)"
     token_app: str = "SELECT app_id FROM auth_tokens WHERE token = ? AND expires_at >= ?"
@@ -419,3 +420,76 @@ class StateIdentity(Generic[C]):
     def first_application(self, record_id: str) -> bool:
         cursor = self.conn.execute(self._sql.insert_applied_record, (self.app_id, record_id))
         return cursor.rowcount == 1
+
+
+@dataclass(frozen=True)
+class StateTables:
+    """The tables SQLite and PostgreSQL define alike, one `CREATE TABLE` a field; `{int64}` and
+    `{blob}` stand for the dialect's column types (`with_types`). SQLite's shipped schema
+    versions create them (sqlite_schema.py), so none may change: a new column is a migration
+    step there and an `ALTER TABLE` in postgres.py's SCHEMA."""
+
+    app_bridge_origins: str = """
+CREATE TABLE IF NOT EXISTS app_bridge_origins (
+    app_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    PRIMARY KEY (app_id, origin)
+);"""
+    applied_records: str = """
+CREATE TABLE IF NOT EXISTS applied_records (
+    app_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, record_id)
+);"""
+    # Who the server identify API linked, by month.
+    server_identifies: str = """
+CREATE TABLE IF NOT EXISTS server_identifies (
+    app_id TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    month TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, identity, month, user_id)
+);"""
+    auth_tokens: str = """
+CREATE TABLE IF NOT EXISTS auth_tokens (
+    token TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    expires_at {int64} NOT NULL
+);"""
+    defined_events: str = """
+CREATE TABLE IF NOT EXISTS defined_events (
+    app_id TEXT NOT NULL,
+    defined_event_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    event_type TEXT NULL,
+    selector TEXT NULL,
+    target_text TEXT NULL,
+    url_contains TEXT NULL,
+    created_at {int64} NOT NULL,
+    PRIMARY KEY (app_id, defined_event_id),
+    UNIQUE (app_id, name)
+);"""
+    dashboard_sessions: str = """
+CREATE TABLE IF NOT EXISTS dashboard_sessions (
+    session_key TEXT PRIMARY KEY,
+    password_tag TEXT NOT NULL,
+    expires_at {int64} NOT NULL
+);"""
+    installation_secret: str = """
+CREATE TABLE IF NOT EXISTS installation_secret (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret {blob} NOT NULL
+);"""
+
+    def with_types(self, *, int64: str, blob: str) -> "StateTables":
+        """The definitions with a dialect's types in place of `{int64}` and `{blob}`."""
+        return StateTables(
+            **{
+                field.name: getattr(self, field.name).format(int64=int64, blob=blob)
+                for field in fields(self)
+            }
+        )
+
+
+SQLITE_TABLES = StateTables().with_types(int64="INTEGER", blob="BLOB")
+POSTGRES_TABLES = StateTables().with_types(int64="BIGINT", blob="BYTEA")
