@@ -38,6 +38,7 @@ from collector.storage.base import (
     UserRow,
     deletion_log_hash,
 )
+from collector.storage.candidates import candidates_where
 from collector.storage.clickhouse import NO_APP, ClickHouse, ClickHouseAddress, Row
 from collector.storage.postgres import (
     USER_VALUE_TABLES,
@@ -45,7 +46,6 @@ from collector.storage.postgres import (
     PostgresAddress,
     PostgresIdentity,
 )
-from collector.storage.sqlite_reads import raw_substrings
 from collector.storage.state_sql import POSTGRES as SQL
 from collector.storage.state_sql import StateStore
 from collector.storage.stored_json import dumps, json_object, loads_or_none
@@ -534,26 +534,15 @@ class ScaleOutStorage(StateStore):
 
 
 def _candidates_where(filters: Sequence[CandidateFilter]) -> tuple[str, dict[str, object]]:
-    """A condition on the raw event columns that holds for every event passing one of the
-    filters (the conditions of `sqlite_reads`, in ClickHouse's SQL)."""
-    alternatives: list[str] = []
+    """`candidates.candidates_where` in ClickHouse's SQL, with its values by name."""
     params: dict[str, object] = {}
 
-    def bound(value: object) -> str:
+    def bind(value: object) -> str:
         name = f"p{len(params)}"
         params[name] = value
         return f"%({name})s"
 
-    for candidate_filter in filters:
-        where = []
-        if candidate_filter.event_type:
-            where.append(f"type = {bound(candidate_filter.event_type)}")
-        if candidate_filter.needs_target:
-            where.append("target IS NOT NULL")
-        for column, text in raw_substrings(candidate_filter):
-            where.append(f"position({column}, {bound(text)}) > 0")
-        alternatives.append(" AND ".join(where) or "1")
-    return "((" + (") OR (".join(alternatives) or "0") + "))", params
+    return candidates_where(filters, bind, "position({column}, {text}) > 0"), params
 
 
 # -- operations, run inside one PostgreSQL transaction ----------------------------------------

@@ -5,7 +5,6 @@ through `user_aliases` (`_CANONICAL`), so a merge never rewrites events.
 """
 
 import json
-import re
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +21,7 @@ from collector.storage.base import (
     TimeBuckets,
     UserRow,
 )
+from collector.storage.candidates import candidates_where
 from collector.storage.stored_json import json_object, loads_or_none
 
 # Joins giving each event `e` its canonical user `u` (through the alias `a` of a merged id).
@@ -46,9 +46,6 @@ _EVENT_COLUMNS = f"""
 _URL = "CASE WHEN json_valid(page) THEN page ->> '$.url' END"
 _HIERARCHY = "CASE WHEN json_valid(target) THEN target ->> '$.hierarchy' END"
 _TEXT = "CASE WHEN json_valid(target) THEN target ->> '$.text' END"
-# What the storage's JSON encoder writes other than as itself: such a text cannot be looked for
-# in the raw column.
-_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f\x7f]')
 
 
 def export_events_query(app_id: str | None) -> tuple[str, tuple[object, ...]]:
@@ -347,41 +344,14 @@ def newest_candidate(row: sqlite3.Row) -> tuple[str, Candidate]:
 
 
 def _candidates_where(filters: Sequence[CandidateFilter]) -> tuple[str, list[object]]:
-    """A condition on the raw event columns that holds for every event passing one of the
-    filters, so that most others are skipped before any JSON is parsed."""
-    alternatives, params = [], []
-    for candidate_filter in filters:
-        where, values = _filter_conditions(candidate_filter)
-        alternatives.append(" AND ".join(where) or "1")
-        params.extend(values)
-    return "((" + (") OR (".join(alternatives) or "0") + "))", params
-
-
-def _filter_conditions(candidate_filter: CandidateFilter) -> tuple[list[str], list[object]]:
-    where: list[str] = []
+    """`candidates.candidates_where` in SQLite's SQL, with its values in order."""
     params: list[object] = []
-    if candidate_filter.event_type:
-        where.append("type = ?")
-        params.append(candidate_filter.event_type)
-    if candidate_filter.needs_target:
-        where.append("target IS NOT NULL")
-    for column, text in raw_substrings(candidate_filter):
-        where.append(f"instr({column}, ?) > 0")
-        params.append(text)
-    return where, params
 
+    def bind(value: object) -> str:
+        params.append(value)
+        return "?"
 
-def raw_substrings(candidate_filter: CandidateFilter) -> list[tuple[str, str]]:
-    """(column expression, text): the texts the filter needs that must appear as they are in
-    the raw JSON column. The expressions (`page`, `target`, `lower(target)`) read alike in
-    SQLite and ClickHouse, whose backend renders the same conditions."""
-    needed = [
-        *(("page", text) for text in candidate_filter.url_contains),
-        *(("target", text) for text in candidate_filter.text_contains),
-        *(("lower(target)", text) for text in candidate_filter.lower_hierarchy_contains),
-    ]
-    # A text stored in JSON reads the same in the raw column unless JSON had to escape it.
-    return [(column, text) for column, text in needed if not _JSON_ESCAPED.search(text)]
+    return candidates_where(filters, bind, "instr({column}, {text}) > 0"), params
 
 
 def _event_row(row: Any) -> EventRow:
