@@ -70,20 +70,27 @@ class ServiceUnavailable(RuntimeError):
     """A server the tests need could not be started; the message says why and what to do."""
 
 
-@dataclass
-class ClickHouseServer:
-    """A running private ClickHouse: native protocol on `tcp_port`, HTTP on `http_port`."""
+@dataclass(kw_only=True)
+class PrivateServer:
+    """A running private server: its process, and the temporary folder of its files."""
 
     directory: Path
-    tcp_port: int
-    http_port: int
     process: subprocess.Popen[bytes]
     host: str = "127.0.0.1"
 
     @property
     def data_dir(self) -> Path:
-        """Where the server keeps its tables' parts (and everything else it stores)."""
+        """Where the server keeps what it stores (ClickHouse its tables' parts, PostgreSQL its
+        cluster: PGDATA)."""
         return self.directory / "data"
+
+
+@dataclass(kw_only=True)
+class ClickHouseServer(PrivateServer):
+    """A running private ClickHouse: native protocol on `tcp_port`, HTTP on `http_port`."""
+
+    tcp_port: int
+    http_port: int
 
     def ping(self) -> None:
         """Raise OSError or a driver error unless the server answers a query."""
@@ -106,20 +113,12 @@ class ClickHouseServer:
         return f"clickhouse://{self.host}:{self.tcp_port}/{database}"
 
 
-@dataclass
-class PostgresServer:
+@dataclass(kw_only=True)
+class PostgresServer(PrivateServer):
     """A running private PostgreSQL cluster on `port`, superuser `user` with trust auth."""
 
-    directory: Path
     port: int
     user: str
-    process: subprocess.Popen[bytes]
-    host: str = "127.0.0.1"
-
-    @property
-    def data_dir(self) -> Path:
-        """The cluster's data directory (PGDATA)."""
-        return self.directory / "data"
 
     def connect(self, database: str = "postgres") -> psycopg.Connection:
         """An autocommit connection to `database`."""
@@ -144,8 +143,7 @@ def running_clickhouse() -> Iterator[ClickHouseServer]:
     """Start a private ClickHouse server; stop it and remove its files on exit."""
     if not os.access(CLICKHOUSE_SERVER, os.X_OK):
         raise ServiceUnavailable(f"{CLICKHOUSE_SERVER} is missing: {INSTALL_HINT}")
-    directory = Path(tempfile.mkdtemp(prefix="footfall-clickhouse-"))
-    try:
+    with _temporary_directory("footfall-clickhouse-") as directory:
         tcp_port, http_port = free_port(), free_port()
         (directory / "log").mkdir()
         (directory / "users.xml").write_text(CLICKHOUSE_USERS)
@@ -153,23 +151,13 @@ def running_clickhouse() -> Iterator[ClickHouseServer]:
         config.write_text(
             CLICKHOUSE_CONFIG.format(dir=directory, tcp_port=tcp_port, http_port=http_port)
         )
-        output = (directory / "log" / "stdout.log").open("wb")
-        process = subprocess.Popen(
-            [CLICKHOUSE_SERVER, f"--config-file={config}"],
-            cwd=directory,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        server = ClickHouseServer(directory, tcp_port, http_port, process)
-        try:
+        command = [CLICKHOUSE_SERVER, f"--config-file={config}"]
+        with _running(command, directory / "log" / "stdout.log", cwd=directory) as process:
+            server = ClickHouseServer(
+                directory=directory, process=process, tcp_port=tcp_port, http_port=http_port
+            )
             _wait_until_ready(process, "ClickHouse", directory / "log" / "error.log", server.ping)
             yield server
-        finally:
-            _stop(process)
-            output.close()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -180,8 +168,7 @@ def running_postgres(*settings: str) -> Iterator[PostgresServer]:
         if not os.access(POSTGRES_BIN / program, os.X_OK):
             raise ServiceUnavailable(f"{POSTGRES_BIN / program} is missing: {INSTALL_HINT}")
     run_as = _postgres_run_as()
-    directory = Path(tempfile.mkdtemp(prefix="footfall-postgres-"))
-    try:
+    with _temporary_directory("footfall-postgres-") as directory:
         data_dir = directory / "data"
         if run_as is not None:  # the unprivileged user must own its cluster's folder
             os.chmod(directory, 0o755)
@@ -195,29 +182,21 @@ def running_postgres(*settings: str) -> Iterator[PostgresServer]:
         if initdb.returncode != 0:
             raise ServiceUnavailable(f"initdb failed: {initdb.stderr.strip()}")
         port = free_port()
-        output = (directory / "postgres.log").open("wb")
         # Durability is not under test here: no fsync keeps start-up and each test quick.
         # wal_recycle off, as docs/clickhouse.md asks of every server: a recycled WAL segment
         # would keep a deleted user's values until it is overwritten.
-        process = subprocess.Popen(
-            [*_as_user(run_as), str(POSTGRES_BIN / "postgres"), "-D", str(data_dir),
-             "-h", "127.0.0.1", "-p", str(port), "-k", str(directory),
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200", "-c", "wal_recycle=off",
-             *(option for setting in settings for option in ("-c", setting))],
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        server = PostgresServer(directory, port, user, process)
-        try:
-            _wait_until_ready(
-                process, "PostgreSQL", directory / "postgres.log", lambda: server.connect().close()
-            )
+        command = [
+            *_as_user(run_as), str(POSTGRES_BIN / "postgres"), "-D", str(data_dir),
+            "-h", "127.0.0.1", "-p", str(port), "-k", str(directory),
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "max_connections=200", "-c", "wal_recycle=off",
+            *(option for setting in settings for option in ("-c", setting)),
+        ]  # fmt: skip
+        log = directory / "postgres.log"
+        with _running(command, log) as process:
+            server = PostgresServer(directory=directory, process=process, port=port, user=user)
+            _wait_until_ready(process, "PostgreSQL", log, lambda: server.connect().close())
             yield server
-        finally:
-            _stop(process)
-            output.close()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _postgres_run_as() -> pwd.struct_passwd | None:
@@ -234,6 +213,32 @@ def _as_user(user: pwd.struct_passwd | None) -> list[str]:
     if user is None:
         return []
     return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+
+
+@contextlib.contextmanager
+def _temporary_directory(prefix: str) -> Iterator[Path]:
+    """A new folder for one server's files, removed with all in it on exit."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _running(
+    command: list[str], output: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process (its own session, its output into the file `output`), stopped on
+    exit."""
+    with output.open("wb") as log:  # the process keeps its own handle
+        process = subprocess.Popen(
+            command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield process
+    finally:
+        _stop(process)
 
 
 def _wait_until_ready(
