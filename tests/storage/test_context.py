@@ -5,6 +5,7 @@ environment of another app's project, and a deletion covers every environment.""
 import pytest
 
 from collector.storage.base import SetUserProperties, Storage
+from tests.collector.context_cases import IPHONE_IN_LONDON
 from tests.run_async import run_async
 from tests.storage.conftest import stored_events, stored_users, write
 from tests.storage.operations import APP, T0, identify, pageview
@@ -14,15 +15,7 @@ CONTEXT = {
     "viewport": {"width": 390, "height": 664},
     "language": "en-GB",
     "time_zone": "Europe/London",
-    "browser": "Mobile Safari",
-    "browser_version": "17.5",
-    "os": "iOS",
-    "os_version": "17.5",
-    "device_type": "Mobile",
-    "country": "GB",
-    "region": "England",
-    "city": "London",
-    "ip": None,
+    **IPHONE_IN_LONDON,
 }
 
 
