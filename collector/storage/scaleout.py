@@ -492,7 +492,7 @@ class ScaleOutStorage(StateStore):
     def _erase_in(self, app_id: str, named_users: list[dict[str, str]]) -> None:
         """Erase the named users of one app: events (ids kept as tombstones), then rows."""
         users = self._postgres.transaction(
-            lambda conn: _named_users(PostgresIdentity(conn, app_id), named_users)
+            lambda conn: PostgresIdentity(conn, app_id).named_users(named_users)
         )
         user_ids = self._postgres.transaction(lambda conn: _ids_of(conn, app_id, users))
         if user_ids:
@@ -612,19 +612,6 @@ def _deleted_event_ids(conn: Conn, app_id: str, event_ids: list[str]) -> set[str
         (app_id, event_ids),
     ).fetchall()
     return {row[0] for row in rows}
-
-
-def _named_users(tx: PostgresIdentity, named_users: list[dict[str, str]]) -> list[KnownUser]:
-    """The canonical users a deletion request names (by user id or identity) that exist."""
-    found = []
-    for named in named_users:
-        if "user_id" in named:
-            user = tx.canonical_user(str(named["user_id"]))
-        else:
-            user = tx.identity_holder(named["identity"])
-        if user is not None:
-            found.append(user)
-    return found
 
 
 def _ids_of(conn: Conn, app_id: str, users: list[KnownUser]) -> list[str]:

@@ -584,14 +584,8 @@ def _erase_requested_users(
     app_id = request["app_id"]
     named_users: list[dict[str, str]] = json.loads(request["users"])
     for environment in _environments(conn, app_id):
-        tx = _Identity(conn, environment)
-        for named in named_users:
-            if "user_id" in named:
-                user = tx.canonical_user(str(named["user_id"]))
-            else:
-                user = tx.identity_holder(named["identity"])
-            if user is not None:
-                _delete_user(conn, environment, user)
+        for user in _Identity(conn, environment).named_users(named_users):
+            _delete_user(conn, environment, user)
     hashes = [deletion_log_hash(secret, app_id, named) for named in named_users]
     conn.execute(SQL.mark_deletion_erased, (json.dumps(hashes), deletion_request_id))
     return True

@@ -24,6 +24,7 @@ from collector.storage.base import (
     DefinedEventRow,
     Definition,
     DeletionRequest,
+    KnownUser,
     StoredWarning,
     UserState,
     new_app,
@@ -370,7 +371,7 @@ def _defined_event_row(row: Sequence[Any]) -> DefinedEventRow:
 C = TypeVar("C", bound=Connection)
 
 
-class StateIdentity(Generic[C]):
+class StateIdentity(ABC, Generic[C]):
     """The `IdentityTransaction` primitives both backends run alike, on one connection inside
     a write transaction, for one app; a backend adds the ones its alias table needs."""
 
@@ -420,6 +421,26 @@ class StateIdentity(Generic[C]):
     def first_application(self, record_id: str) -> bool:
         cursor = self.conn.execute(self._sql.insert_applied_record, (self.app_id, record_id))
         return cursor.rowcount == 1
+
+    @abstractmethod
+    def canonical_user(self, user_id: str) -> KnownUser | None:
+        """See `IdentityTransaction.canonical_user` (the backend's alias table)."""
+
+    @abstractmethod
+    def identity_holder(self, identity: str) -> KnownUser | None:
+        """See `IdentityTransaction.identity_holder`."""
+
+    def named_users(self, named_users: Sequence[Mapping[str, str]]) -> list[KnownUser]:
+        """The canonical users a deletion request names (by user id or identity) that exist."""
+        found = []
+        for named in named_users:
+            if "user_id" in named:
+                user = self.canonical_user(str(named["user_id"]))
+            else:
+                user = self.identity_holder(named["identity"])
+            if user is not None:
+                found.append(user)
+        return found
 
 
 @dataclass(frozen=True)
