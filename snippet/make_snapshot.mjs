@@ -32,4 +32,22 @@ for _name in json.loads(FOOTFALL_MODULES):
     importlib.import_module(_name)
 del FOOTFALL_MODULES, _name
 `);
+zeroFreeMemory(pyodide._module);
 writeFileSync(outputPath, pyodide.makeMemorySnapshot());
+
+// What the imports freed (compiler scratch, source text: about 4 MB) still holds its old bytes,
+// and the snapshot is the whole memory: zeroed, it compresses to nothing (zstd: 4.67 -> 4.21 MB).
+// Every free block malloc has is taken, zeroed, then freed again; the footprint limit makes
+// malloc answer 0 instead of taking memory it does not have yet.
+function zeroFreeMemory(runtime) {
+  runtime._malloc_set_footprint_limit(runtime._malloc_footprint());
+  const taken = [];
+  for (let size = 1 << 22; size >= 16; size >>= 1) {
+    for (let block = runtime._malloc(size); block !== 0; block = runtime._malloc(size)) {
+      runtime.HEAPU8.fill(0, block, block + size);
+      taken.push(block);
+    }
+  }
+  for (const block of taken) runtime._free(block);
+  runtime._malloc_set_footprint_limit(-1 >>> 0); // no limit: what malloc had before
+}
