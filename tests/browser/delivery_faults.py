@@ -98,8 +98,10 @@ class FaultProxy:
     """A loopback HTTP proxy in front of a real `footfall serve`: it passes every request through
     unchanged, except that POST /api/ingest is answered with a chosen fault instead while
     `faults` holds one (`(status, Retry-After or None)`, used front to back), and is lost on its
-    way (read, never passed on, the connection closed unanswered) while `losing` is set. It
-    notes every ingest POST it saw."""
+    way (read, never passed on, the connection closed unanswered) while `losing` is set; the
+    next `observed_to_lose` POST /api/observed never reach it either, answered 502 (a closed
+    connection would not do: Chromium sends such a request again on a new one). It notes every
+    ingest POST it saw, and counts the fallback's."""
 
     # Host goes through: a demo page names the server it was asked from, so the tracker on it
     # talks to the proxy.
@@ -117,6 +119,8 @@ class FaultProxy:
         self.upstream = upstream
         self.faults: list[tuple[int, str | None]] = []
         self.losing = False
+        self.observed_to_lose = 0
+        self.observed_lost = self.observed_passed = 0
         self.seen: list[IngestSeen] = []
         self._lock = threading.Lock()
         self._client = httpx.Client(base_url=upstream, timeout=60)
@@ -143,6 +147,14 @@ class FaultProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         fault = None
+        if handler.command == "POST" and handler.path.startswith("/api/observed"):
+            with self._lock:
+                if self.observed_to_lose:
+                    self.observed_to_lose -= 1
+                    self.observed_lost += 1
+                    fault = (502, None)
+                else:
+                    self.observed_passed += 1
         if handler.command == "POST" and handler.path.startswith("/api/ingest"):
             with self._lock:
                 if self.losing:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.browser.conftest import Demo
 from tests.browser.delivery_faults import (
@@ -24,7 +24,7 @@ from tests.browser.delivery_faults import (
     wait_for_count,
     wait_for_marks,
 )
-from tests.browser.page_exit import Tally, report_table
+from tests.browser.page_exit import Tally, fresh_page, report_table
 from tests.live_server import LiveServer, free_port, kill_server, run_cli, start_server
 
 TRIES = 6
@@ -212,6 +212,25 @@ def test_a_beacon_lost_on_its_way_is_sent_again_by_the_next_page(
     tally("a beacon lost on its way; the visitor comes back", 1, expected, stored)
     lost_ids = {i for seen in proxy.seen if seen.status == 0 for i in seen.event_ids}
     assert set(stored_event_ids(server, app_id, "Beacon lost", "l")) <= lost_ids  # by a beacon
+
+
+def test_a_closing_page_whose_first_fallback_beacon_is_lost_keeps_its_pageview(
+    proxy: FaultProxy, app_id: str, server: LiveServer, browser: Browser
+) -> None:
+    # A first visit closed before the tracker started: its pageview has only the fallback.
+    context, page = fresh_page(browser)
+    try:
+        page.goto(f"{proxy.url}/demo/?app={app_id}")
+        proxy.observed_to_lose = 1
+        page.close()
+        wait_for_count(server.db_path, app_id, 1, 30, "pageview")
+        time.sleep(1)  # a second pageview, stored late, would be counted too
+        pageviews = len(stored_counts(server.db_path, app_id, "pageview"))
+    finally:
+        context.close()
+    label = "page closed before boot; its first fallback beacon lost"
+    tally(label, 1, {"pageview"}, Counter({"pageview": pageviews} if pageviews else {}))
+    assert (proxy.observed_lost, proxy.observed_passed) == (1, 1)  # pagehide, visibilitychange
 
 
 def test_offline_then_online(demo: Demo, context: BrowserContext) -> None:

@@ -17,7 +17,7 @@ from tests.snippet.fake_browser import FakeBrowser, boot, el, interaction
 
 NOW_MS = float(time.time_ns() // 1_000_000)  # the collector refuses web events a month old
 
-TEXT_PLAIN = {"content-type": "text/plain"}
+TEXT_PLAIN = {"content-type": "text/plain;charset=UTF-8"}  # what sendBeacon sends with a string
 USER_ID = "4503599627370495"
 
 
