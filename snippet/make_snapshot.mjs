@@ -17,6 +17,9 @@ const pyodide = await loadPyodide({
   lockFileContents: { info: lock.info, packages: {} },
   packageBaseUrl: runtimeDir + "/",
   _makeSnapshot: true,
+  // Python's -OO: no docstrings in the modules imported below (the snippet's asserts, which
+  // only narrow types for mypy, go too): 0.77 MB less heap, 0.23 MB less with zstd.
+  env: { PYTHONOPTIMIZE: "2" },
 });
 const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
 pyodide.unpackArchive(new Uint8Array(readFileSync(wheelPath)), "wheel", {
