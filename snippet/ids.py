@@ -20,8 +20,8 @@ def derived_numeric_id(purpose: str, record_id: str) -> str:
     return str(_ID_LOW + int.from_bytes(digest[:8], "big") % (_ID_HIGH - _ID_LOW))
 
 
-def proposed_user_id(value: object) -> str | None:
-    """The user id the loader drew on a first visit, if it has new_numeric_id's form."""
+def proposed_numeric_id(value: object) -> str | None:
+    """A user or session id the loader drew and proposes, if it has new_numeric_id's form."""
     if not isinstance(value, str) or not value.isascii() or not value.isdigit():
         return None
     return value if _ID_LOW <= int(value) < _ID_HIGH and value[0] != "0" else None

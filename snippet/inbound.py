@@ -3,7 +3,7 @@
 import json
 from dataclasses import dataclass, field
 
-from snippet.ids import proposed_user_id
+from snippet.ids import proposed_numeric_id
 from snippet.validate import clean_page_context
 from snippet.wire import AUTOCAPTURED_TYPES, EVENT_ID, PageContext
 
@@ -27,6 +27,9 @@ class Boot:
     protocol: str = "https:"
     in_iframe: bool = False
     user_id: str | None = None  # drawn by the loader on a first visit; Python validates it
+    # Drawn by the loader for a session Python starts at boot (no live session cookie), so that
+    # heap.getSessionId() answers at once and the collector's fallback run picks the same one.
+    session_id: str | None = None
     # The visitor's screen, viewport, language and time zone, sent with every event.
     context: PageContext = field(default_factory=lambda: clean_page_context(None))
 
@@ -98,7 +101,8 @@ def _parse_boot(raw: object) -> Boot:
         hostname=_boot_text(raw, "hostname").lower().rstrip("."),
         protocol=_boot_text(raw, "protocol") or "https:",
         in_iframe=raw.get("in_iframe") is True,
-        user_id=proposed_user_id(raw.get("user_id")),
+        user_id=proposed_numeric_id(raw.get("user_id")),
+        session_id=proposed_numeric_id(raw.get("session_id")),
         context=clean_page_context(raw.get("context")),
     )
 

@@ -16,7 +16,8 @@
   var JOURNAL_MAX_RECORDS = 1000; // all entries together, oldest kept
   var JOURNAL_MAX_CHARS = 500000; // one page's entry (localStorage counts UTF-16 characters)
   var JOURNAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
-  var USER_ID = /^[1-9]\d{14,15}$/;
+  var USER_ID = /^[1-9]\d{14,15}$/; // new_numeric_id's form: user and session ids
+  var SESSION_MS = 30 * 60 * 1000; // snippet/session.py's SESSION_TIMEOUT_MS
   var REDACT_TEXT = "data-heap-redact-text";
   // The calls Python handles (both snippets' methods but the readers, onReady and init).
   var METHODS = [
@@ -146,8 +147,9 @@
     return hex;
   }
 
-  // A first visit's user id, as snippet/ids.py new_numeric_id: 15-16 digits below 2**53.
-  function newUserId() {
+  // A first visit's user id or a proposed session id, as snippet/ids.py new_numeric_id: 15-16
+  // digits below 2**53.
+  function newNumericId() {
     var bytes = randomBytes(7);
     var value = 0;
     for (var i = 0; i < 7; i++) value = value * 256 + bytes[i];
@@ -174,6 +176,7 @@
   var opaqueOrigin = location.origin === "null" || W.origin === "null";
   var JOURNAL_PREFIX = "_ff_journal." + appId + ".";
   var UID_KEY = "_ff_uid." + appId;
+  var SID_KEY = "_ff_sid." + appId; // "<proposed session id>:<ms>" while no session cookie
   var BEACON_SENT_KEY = "_ff_beacon_sent." + appId; // event ids a beacon took (protocol.md, 1)
   var BEACON_SENT_MAX = 5000;
   var FALLBACK_SENDS = 2; // times a navigation goes to the fallback endpoint, at most
@@ -193,6 +196,7 @@
   var fallbackSends = {}; // navigation id -> times sent to the fallback endpoint
   var beacon = null; // {url, chunks, chunk_ids} prepared by Python for pagehide
   var proposedUserId = null; // a first visit's user id, before Python keeps it
+  var proposedSessionId = null; // for a session Python starts at boot (protocol.md, 1)
   var sessionId = null; // Python's, for heap.getSessionId()
 
   function page() {
@@ -375,6 +379,7 @@
     var keys = journalKeys();
     for (var i = 0; i < keys.length; i++) store("removeItem", [keys[i]]);
     store("removeItem", [UID_KEY]);
+    store("removeItem", [SID_KEY]);
     entries = [];
     journaled = {};
   }
@@ -410,6 +415,10 @@
     var userId = text(heap.userId);
     if (USER_ID.test(userId) && cookieValue("_hp2_id." + appId) === null) {
       store("setItem", [UID_KEY, userId]); // the next page proposes it again
+    }
+    if (cookieValue("_hp2_ses_props." + appId) === null) {
+      // The collector may start the session with it: the next page's replay must too.
+      store("setItem", [SID_KEY, proposedSessionId + ":" + apply(dateNow, Date, [])]);
     }
   }
 
@@ -513,6 +522,7 @@
       context: deviceContext(),
     };
     if (proposedUserId) info.user_id = proposedUserId;
+    info.session_id = proposedSessionId;
     return info;
   }
 
@@ -726,13 +736,17 @@
     worker.onerror = guard(onWorkerError);
   }
 
-  // What Python decided on an earlier page, so heap.userId reads synchronously from the start;
-  // on a first visit, a user id drawn here (or by an earlier page that never got Python).
+  // What Python decided on an earlier page, so heap.userId and heap.getSessionId() answer
+  // synchronously from the start; else ids drawn here (or by an earlier page that never got
+  // Python), proposed to Python.
   function readIdCookie() {
+    var kept = mayStore() && text(store("getItem", [SID_KEY])).split(":");
+    var live = kept && USER_ID.test(kept[0]) && apply(dateNow, Date, []) - kept[1] < SESSION_MS;
+    proposedSessionId = sessionId = live ? kept[0] : newNumericId();
     var raw = cookieValue("_hp2_id." + appId);
     if (raw === null) {
-      var kept = mayStore() && store("getItem", [UID_KEY]);
-      proposedUserId = kept && USER_ID.test(kept) ? kept : newUserId();
+      var keptUser = mayStore() && store("getItem", [UID_KEY]);
+      proposedUserId = keptUser && USER_ID.test(keptUser) ? keptUser : newNumericId();
       heap.userId = proposedUserId;
       return;
     }
@@ -744,6 +758,7 @@
       // A live session has its _hp2_ses_props (30 minutes).
       if (state.sessionId && cookieValue("_hp2_ses_props." + appId) !== null) {
         sessionId = text(state.sessionId);
+        store("removeItem", [SID_KEY]);
       }
     } catch (error) {
       /* Python will read and repair it */

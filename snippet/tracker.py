@@ -82,6 +82,7 @@ class Tracker:
         # for a call, the page it was made on.
         self._observed_id: str | None = None
         self._observed_page: PageParts | None = None
+        self._proposed_session_id = boot.session_id  # for a session started at boot only
         self._identity_sent: str | None = None  # the identity this page told the collector
         self.page: PageParts | None = None
         # addPageviewProperties: on the current pageview and its events. Those added before the
@@ -158,6 +159,7 @@ class Tracker:
         if self.persisted.values(visitor):
             self.cookies.probe_domain()  # ask early: the answer arrives while records replay
         replay(message.records, self.handle)
+        self._proposed_session_id = None  # a later session is this tracker's own
         self.persisted.sync(visitor)
         self.delivery.flush()
         self.delivery.publish_beacon()
@@ -276,8 +278,9 @@ class Tracker:
         target: Target | None,
     ) -> None:
         observed = self._observed_id
-        new_session_id = derived_numeric_id("session", observed) if observed else None
-        self.visitor.clock.touch(time, page, new_session_id)
+        derived = derived_numeric_id("session", observed) if observed else None
+        if self.visitor.clock.touch(time, page, self._proposed_session_id or derived):
+            self._proposed_session_id = None
         session = self._session()
         if self._posted_session_id not in (None, session.session_id):
             self._post_state()  # a new session after 30 idle minutes: heap.getSessionId()

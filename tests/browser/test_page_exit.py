@@ -105,3 +105,31 @@ def test_a_first_visit_reads_its_user_id_at_once_and_keeps_it(browser: Browser, 
     cookie = next(c for c in context.cookies() if c["name"] == f"_hp2_id.{site.app_id}")
     assert user_id in cookie["value"]
     context.close()
+
+
+def test_a_first_visit_has_its_session_id_at_once_and_one_session_across_the_fallback(
+    browser: Browser, site: Site
+) -> None:
+    # The landing page is left before its tracker booted: its pageview comes by the fallback,
+    # which starts the session the loader proposed; the next page replays it from the journal
+    # and must be in that same session, with its own pageview and click.
+    context, page = page_exit.fresh_page(browser)
+    page.goto(site.url("", 1))
+    session_id = page.evaluate("heap.getSessionId()")
+    assert page.evaluate("heap.ready") is False
+    assert isinstance(session_id, str) and session_id.isdigit()
+    assert 10**14 <= int(session_id) < 2**53
+    page.goto(site.url("form.html", 1))
+    assert page.evaluate("[heap.ready, heap.getSessionId()]") == [False, session_id]
+    page_exit.wait_for_boot(page)
+    page.click("#email")
+    expected = [
+        page_exit.Expected("pageview", "/demo/", 1),
+        page_exit.Expected("pageview", "/demo/form.html", 1),
+        page_exit.Expected("click", "/demo/form.html", 1, "email"),
+    ]
+    stored = site.settle(expected)
+    assert all(any(wanted.matches(event) for event in stored) for wanted in expected), stored
+    assert {event["session_id"] for event in stored} == {session_id}
+    assert page.evaluate("heap.getSessionId()") == session_id
+    context.close()

@@ -19,6 +19,7 @@ NOW_MS = float(time.time_ns() // 1_000_000)  # the collector refuses web events 
 
 TEXT_PLAIN = {"content-type": "text/plain;charset=UTF-8"}  # what sendBeacon sends with a string
 USER_ID = "4503599627370495"
+SESSION_ID = "5120000000000001"  # the loader's proposal (docs/protocol.md, section 1)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,7 @@ def fallback_body(app_id: str, records: list[dict], cookies: str = "", **config:
             "protocol": "https:",
             "in_iframe": False,
             "user_id": USER_ID,
+            "session_id": SESSION_ID,
             "context": fake_browser.PAGE_CONTEXT,
         },
         "cookies": cookies,
@@ -90,7 +92,7 @@ def test_a_pageview_is_made_as_the_tracker_makes_it_and_the_replay_is_stored_onc
     # The next page's tracker replays the journaled navigation and a click on it.
     browser = FakeBrowser(now_ms=NOW_MS)
     click = interaction("click", el("a", "Next", href="/next"), time=NOW_MS - 4000)
-    boot(browser, [load, click], app_id=app_id, user_id=USER_ID)
+    boot(browser, [load, click], app_id=app_id, user_id=USER_ID, session_id=SESSION_ID)
     browser.advance(2)
     replay = httpx.post(server.url + "/api/ingest", content=browser.sent[0][1], headers=TEXT_PLAIN)
     assert replay.json() == {"accepted": 1, "duplicates": 1, "rejected": []}
@@ -98,6 +100,25 @@ def test_a_pageview_is_made_as_the_tracker_makes_it_and_the_replay_is_stored_onc
     assert [e["type"] for e in found] == ["pageview", "click"]
     assert found[1]["pageview_id"] == found[0]["pageview_id"]
     assert found[1]["session_id"] == found[0]["session_id"]
+
+
+def test_a_first_visits_pageview_is_stored_in_the_session_the_loader_proposed(
+    server: LiveServer, app_id: str
+) -> None:
+    # The page hid before its Python booted, then lived on: its Python handles the navigation
+    # (stored once, by the fallback) and a click, and both sides pick the proposed session.
+    load = navigate()
+    assert post(server, fallback_body(app_id, [load])).status_code == 200
+    browser = FakeBrowser(now_ms=NOW_MS)
+    click = interaction("click", el("button", "Buy"), time=NOW_MS - 4000)
+    boot(browser, [load, click], app_id=app_id, user_id=USER_ID, session_id=SESSION_ID)
+    browser.advance(2)
+    httpx.post(server.url + "/api/ingest", content=browser.sent[0][1], headers=TEXT_PLAIN)
+    found = events(server, app_id)
+    assert [(e["type"], e["session_id"]) for e in found] == [
+        ("pageview", SESSION_ID),
+        ("click", SESSION_ID),
+    ]
 
 
 def test_the_visitors_cookies_give_the_user_session_and_event_properties(

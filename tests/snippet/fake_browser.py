@@ -10,6 +10,7 @@ from typing import Any
 
 from snippet.browser import Reply
 from snippet.entry import Receiver, start
+from snippet.ids import new_numeric_id
 
 START_MS = 1_700_000_000_000.0
 
@@ -270,9 +271,12 @@ def boot_message(
     app_id: str = "123",
     in_iframe: bool = False,
     user_id: str | None = None,
+    session_id: str | None = None,
     seq: int | None = None,
     context: dict | None = None,
 ) -> str:
+    """A boot message as the loader sends it: `session_id` is its proposal (drawn when None,
+    as the loader always draws or keeps one)."""
     boot_info: dict[str, object] = {
         "app_id": app_id,
         "config": config or {},
@@ -284,6 +288,7 @@ def boot_message(
     }
     if user_id is not None:
         boot_info["user_id"] = user_id
+    boot_info["session_id"] = new_numeric_id() if session_id is None else session_id
     return json.dumps(
         {
             "boot": boot_info,

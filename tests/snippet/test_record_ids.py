@@ -21,6 +21,8 @@ from tests.snippet.fake_browser import (
     page,
 )
 
+PROPOSED_SESSION = "5120000000000001"  # a session id the loader drew (new_numeric_id's form)
+
 
 def every_record_kind() -> list[dict]:
     return [
@@ -110,17 +112,17 @@ def test_the_same_navigation_handled_twice_makes_the_same_event() -> None:
     # handles it again from the journal. Both must make one event: same ids throughout.
     load = navigate("https://shop.example.com/landing?utm_source=ad")
     first, second = FakeBrowser(), FakeBrowser(now_ms=START_MS + 60_000)
-    boot(first, [load], user_id="123456789012345")
-    boot(
-        second, [load, interaction("click", el("a", "Go", href="/next"))], user_id="123456789012345"
-    )
+    # The next page's loader proposes again the session id the first page proposed (_ff_sid).
+    ids = {"user_id": "123456789012345", "session_id": PROPOSED_SESSION}
+    boot(first, [load], **ids)
+    boot(second, [load, interaction("click", el("a", "Go", href="/next"))], **ids)
     first.advance(2)
     second.advance(2)
     (fallback,) = first.events()
     replayed, click = second.events()
     assert fallback == replayed
     assert fallback["pageview_id"] == derived_numeric_id("pageview", load["id"])
-    assert fallback["session_id"] == derived_numeric_id("session", load["id"])
+    assert fallback["session_id"] == PROPOSED_SESSION
     assert (click["pageview_id"], click["session_id"], click["user_id"]) == (
         fallback["pageview_id"],
         fallback["session_id"],
@@ -128,7 +130,7 @@ def test_the_same_navigation_handled_twice_makes_the_same_event() -> None:
     )
 
 
-def test_a_live_session_in_the_cookie_is_kept_over_the_derived_one() -> None:
+def test_a_live_session_in_the_cookie_is_kept_over_the_proposed_one() -> None:
     ids = encode_cookie_value(
         {"userId": "7035907387929425", "pageviewId": "1", "sessionId": "3312313741047499"}
     )
@@ -136,7 +138,8 @@ def test_a_live_session_in_the_cookie_is_kept_over_the_derived_one() -> None:
         {"ts": START_MS - 60_000, "d": "shop.example.com", "h": "/", "q": "", "g": "", "r": ""}
     )
     browser = FakeBrowser()
-    boot(browser, [navigate()], cookies=f"_hp2_id.123={ids}; _hp2_ses_props.123={props}")
+    cookies = f"_hp2_id.123={ids}; _hp2_ses_props.123={props}"
+    boot(browser, [navigate()], cookies=cookies, session_id=PROPOSED_SESSION)
     browser.advance(2)
     (pageview,) = browser.events()
     assert (pageview["user_id"], pageview["session_id"]) == ("7035907387929425", "3312313741047499")
@@ -157,30 +160,92 @@ def test_a_usable_id_cookie_wins_over_the_loaders_user_id() -> None:
     assert browser.state()["user_id"] == "7035907387929425"
 
 
-@pytest.mark.parametrize(
-    "proposed",
-    [
-        "",
-        "12345678901234",  # 14 digits
-        "0123456789012345",  # a leading zero: not new_numeric_id's form
-        str(2**53),
-        str(2**53 + 12345),
-        "99999999999999999",
-        " 123456789012345",
-        "123456789012345 ",
-        "12345678901234٥",  # an Arabic-Indic digit
-        "１２３４５６７８９０１２３４５",  # full-width digits
-        "-123456789012345",
-        "1.23456789012345",
-        "1e15",
-    ],
-)
+def test_a_first_visit_starts_its_session_with_the_loaders_proposal() -> None:
+    # heap.getSessionId() answered the proposal before Python booted: Python's session is it.
+    browser = FakeBrowser()
+    receiver = boot(browser, [navigate()], session_id=PROPOSED_SESSION)
+    assert browser.state()["session_id"] == PROPOSED_SESSION
+    receiver.receive(message(interaction("click", el("button", "Buy"), time=START_MS + 1000)))
+    browser.advance(2)
+    assert [event["session_id"] for event in browser.events()] == [PROPOSED_SESSION] * 2
+
+
+def test_an_expired_session_cookie_gives_way_to_the_proposal() -> None:
+    ids = encode_cookie_value(
+        {"userId": "7035907387929425", "pageviewId": "1", "sessionId": "3312313741047499"}
+    )
+    props = encode_cookie_value(
+        {"ts": START_MS - 31 * 60_000, "d": "shop.example.com", "h": "/", "q": "", "g": "", "r": ""}
+    )
+    browser = FakeBrowser()
+    cookies = f"_hp2_id.123={ids}; _hp2_ses_props.123={props}"
+    boot(browser, [navigate()], cookies=cookies, session_id=PROPOSED_SESSION)
+    browser.advance(2)
+    (pageview,) = browser.events()
+    assert (pageview["user_id"], pageview["session_id"]) == ("7035907387929425", PROPOSED_SESSION)
+
+
+def test_the_proposal_is_used_for_the_boot_session_only() -> None:
+    # 31 idle minutes later on the same page: a new session, the tracker's own.
+    browser = FakeBrowser()
+    receiver = boot(browser, [navigate()], session_id=PROPOSED_SESSION)
+    later = START_MS + 31 * 60_000
+    receiver.receive(message(interaction("click", el("button", "Buy"), time=later)))
+    browser.advance(2)
+    first, second = (event["session_id"] for event in browser.events())
+    assert first == PROPOSED_SESSION
+    assert second not in ("", PROPOSED_SESSION)
+
+
+def test_a_call_before_the_navigation_and_the_fallback_agree_on_the_session() -> None:
+    # The stub's queued heap.track comes before the load; the collector's fallback sees only
+    # the navigation (docs/protocol.md, section 7). Both start the session the loader proposed.
+    load = navigate()
+    in_browser, fallback = FakeBrowser(), FakeBrowser()
+    boot(in_browser, [call("track", "Signup"), load], session_id=PROPOSED_SESSION)
+    boot(fallback, [load], session_id=PROPOSED_SESSION)
+    in_browser.advance(2)
+    fallback.advance(2)
+    sessions = {event["session_id"] for event in in_browser.events() + fallback.events()}
+    assert sessions == {PROPOSED_SESSION}
+
+
+BAD_PROPOSALS = [
+    "",
+    "12345678901234",  # 14 digits
+    "0123456789012345",  # a leading zero: not new_numeric_id's form
+    str(2**53),
+    str(2**53 + 12345),
+    "99999999999999999",
+    " 123456789012345",
+    "123456789012345 ",
+    "12345678901234٥",  # an Arabic-Indic digit
+    "１２３４５６７８９０１２３４５",  # full-width digits
+    "-123456789012345",
+    "1.23456789012345",
+    "1e15",
+]
+
+
+@pytest.mark.parametrize("proposed", BAD_PROPOSALS)
 def test_a_user_id_proposal_not_of_the_generated_form_is_replaced(proposed: str) -> None:
     browser = FakeBrowser()
     boot(browser, [navigate()], user_id=proposed)
     user_id = browser.state()["user_id"]
     assert user_id != proposed.strip()
     assert user_id.isdigit() and 10**14 <= int(user_id) < 2**53
+
+
+@pytest.mark.parametrize("proposed", [*BAD_PROPOSALS, "4503599627370495"])
+def test_a_session_id_proposal_not_of_the_generated_form_is_replaced(proposed: str) -> None:
+    browser = FakeBrowser()
+    boot(browser, [navigate()], session_id=proposed)
+    session_id = browser.state()["session_id"]
+    if proposed == "4503599627370495":  # the control: a well-formed proposal is kept
+        assert session_id == proposed
+    else:
+        assert session_id != proposed.strip()
+        assert session_id.isdigit() and 10**14 <= int(session_id) < 2**53
 
 
 def test_journaled_records_keep_their_time_page_and_id_and_come_first() -> None:
