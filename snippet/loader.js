@@ -198,6 +198,7 @@
   var proposedUserId = null; // a first visit's user id, before Python keeps it
   var proposedSessionId = null; // for a session Python starts at boot (protocol.md, 1)
   var sessionId = null; // Python's, for heap.getSessionId()
+  var pythonSession = false; // Python said which session this page is in
 
   function page() {
     return { url: location.href, title: text(D.title), referrer: D.referrer };
@@ -416,8 +417,9 @@
     if (USER_ID.test(userId) && cookieValue("_hp2_id." + appId) === null) {
       store("setItem", [UID_KEY, userId]); // the next page proposes it again
     }
-    if (cookieValue("_hp2_ses_props." + appId) === null) {
-      // The collector may start the session with it: the next page's replay must too.
+    if (!pythonSession && cookieValue("_hp2_ses_props." + appId) === null) {
+      // The collector may start the session with it: the next page's replay must too. Not
+      // once Python decided (its session cookie may have just expired: that session is over).
       store("setItem", [SID_KEY, proposedSessionId + ":" + apply(dateNow, Date, [])]);
     }
   }
@@ -617,6 +619,7 @@
       heap.userId = op.user_id;
       heap.identity = op.identity;
       sessionId = op.session_id;
+      pythonSession = true;
     },
     storage: function (op) {
       mayStorePython = op.may_store === true;
