@@ -286,6 +286,39 @@ def initial_user_properties(
     return {name: value for name, value in found.items() if isinstance(value, str)}
 
 
+class EventUsers:
+    """The canonical users of a run of events with no user operation between them (an identify
+    could merge them): each user named is looked up once, and at `finish` touched once with the
+    span of its events and given the initial properties of its earliest web event."""
+
+    def __init__(self, tx: IdentityTransaction) -> None:
+        self._tx = tx
+        self._users: dict[tuple[str | None, str | None], KnownUser] = {}  # (user_id, identity)
+        self._spans: dict[str, tuple[int, int]] = {}  # canonical user_id -> (first, last) time
+        self._earliest_web: dict[str, NewEvent] = {}  # canonical user_id -> its earliest web event
+
+    def user_of(self, event: NewEvent) -> KnownUser:
+        """The canonical user `event` is stored under (created when new)."""
+        named = (event.user_id, None if event.user_id is not None else event.identity)
+        user = self._users.get(named)
+        if user is None:
+            user = self._users[named] = event_user(self._tx, event)
+        first, last = self._spans.get(user.user_id, (event.time, event.time))
+        self._spans[user.user_id] = (min(first, event.time), max(last, event.time))
+        earliest = self._earliest_web.get(user.user_id)
+        if event.source == "web" and (earliest is None or event.time < earliest.time):
+            self._earliest_web[user.user_id] = event
+        return user
+
+    def finish(self) -> None:
+        """Touch the users and keep their initial properties (in one order: no two
+        transactions deadlock); the run is over."""
+        self._tx.touch_all(self._spans)
+        for user_id, event in sorted(self._earliest_web.items()):
+            keep_initial_properties(self._tx, user_id, event)
+        self._users, self._spans, self._earliest_web = {}, {}, {}
+
+
 def keep_initial_properties(tx: IdentityTransaction, user_id: str, event: NewEvent) -> None:
     """Give the canonical user the initial properties of `event`, its earliest web event of a
     write, unless it has some (set once, never overwritten)."""

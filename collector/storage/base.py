@@ -471,6 +471,10 @@ class IdentityTransaction(Protocol):
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
         """Widen a canonical user's seen span to cover `first_ms` to `last_ms`."""
 
+    def touch_all(self, spans: Mapping[str, tuple[int, int]]) -> None:
+        """`touch` each canonical user id of `spans` with its (first_ms, last_ms), in the ids'
+        order (so no two transactions deadlock)."""
+
     def server_identifies(self, identity: str, month: str) -> int:
         """How many user ids the server identify API gave `identity` in `month` ("YYYY-MM")."""
 

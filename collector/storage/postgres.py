@@ -313,7 +313,7 @@ class PostgresIdentity(StateIdentity[psycopg.Connection[Any]]):
     def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
         self.touch_all({user_id: (first_ms, last_ms)})
 
-    def touch_all(self, spans: dict[str, tuple[int, int]]) -> None:
+    def touch_all(self, spans: Mapping[str, tuple[int, int]]) -> None:
         """`touch` for many users in one statement (in one order, so no two deadlock)."""
         with self.conn.cursor() as cursor:
             cursor.executemany(

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from collector.clock import now_ms
-from collector.identity import apply_user_operation, event_user, keep_initial_properties
+from collector.identity import EventUsers, apply_user_operation
 from collector.storage.base import (
     DUPLICATE,
     STORED,
@@ -556,39 +556,21 @@ def _apply_all(
     touched once."""
     outcomes: list[Outcome] = []
     rows: list[Row] = []
-    users: dict[tuple[str | None, str | None], KnownUser] = {}  # (user_id, identity) named
-    spans: dict[str, tuple[int, int]] = {}  # canonical user_id -> (first, last) event time
-    earliest_web: dict[str, NewEvent] = {}  # canonical user_id -> its earliest web event
+    users = EventUsers(tx)
     for op in operations:
         if not isinstance(op, NewEvent):
-            tx.touch_all(spans)  # before an identify may merge these users
-            _keep_initial_properties(tx, earliest_web)
-            users, spans, earliest_web = {}, {}, {}
+            users.finish()  # before an identify may merge these users
             outcomes.append(apply_user_operation(tx, op, received_at))
             continue
         if op.event_id in known:
             outcomes.append(DUPLICATE)
             continue
         known.add(op.event_id)
-        named = (op.user_id, None if op.user_id is not None else op.identity)
-        user = users.get(named)
-        if user is None:
-            user = users[named] = event_user(tx, op)
-        first, last = spans.get(user.user_id, (op.time, op.time))
-        spans[user.user_id] = (min(first, op.time), max(last, op.time))
-        earliest = earliest_web.get(user.user_id)
-        if op.source == "web" and (earliest is None or op.time < earliest.time):
-            earliest_web[user.user_id] = op
+        user = users.user_of(op)
         rows.append(_event_row(tx.app_id, user.user_id, op, received_at, len(rows)))
         outcomes.append(STORED)
-    tx.touch_all(spans)
-    _keep_initial_properties(tx, earliest_web)
+    users.finish()
     return outcomes, rows
-
-
-def _keep_initial_properties(tx: PostgresIdentity, earliest_web: dict[str, NewEvent]) -> None:
-    for user_id, event in sorted(earliest_web.items()):  # one order: no two deadlock
-        keep_initial_properties(tx, user_id, event)
 
 
 def _event_row(app_id: str, user_id: str, event: NewEvent, received_at: int, seq: int) -> Row:

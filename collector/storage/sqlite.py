@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from collector.clock import now_ms
-from collector.identity import apply_user_operation, event_user, keep_initial_properties
+from collector.identity import EventUsers, apply_user_operation
 from collector.storage import sqlite_reads
 from collector.storage.base import (
     DUPLICATE,
@@ -472,28 +472,18 @@ def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> li
     comes between them, so each user named is looked up once."""
     conn, app_id = tx.conn, tx.app_id
     known_ids = _stored_event_ids(conn, app_id, [event.event_id for event in events])
-    users: dict[tuple[str | None, str | None], KnownUser] = {}  # (user_id, identity) named
-    spans: dict[str, tuple[int, int]] = {}  # canonical user_id -> (first, last) event time
+    users = EventUsers(tx)
     rows: list[tuple[object, ...]] = []
     outcomes: list[Outcome] = []
     page_json, target_json, session_json = _RepeatedJSON(), _RepeatedJSON(), _RepeatedJSON()
     properties_json = _RepeatedJSON(compare=False)
     context_json = _RepeatedJSON()
-    earliest_web: dict[str, NewEvent] = {}  # canonical user_id -> its earliest web event here
     for event in events:
         if event.event_id in known_ids:
             outcomes.append(DUPLICATE)
             continue
         known_ids.add(event.event_id)
-        named = (event.user_id, None if event.user_id is not None else event.identity)
-        user = users.get(named)
-        if user is None:
-            user = users[named] = event_user(tx, event)
-        first, last = spans.get(user.user_id, (event.time, event.time))
-        spans[user.user_id] = (min(first, event.time), max(last, event.time))
-        earliest = earliest_web.get(user.user_id)
-        if event.source == "web" and (earliest is None or event.time < earliest.time):
-            earliest_web[user.user_id] = event
+        user = users.user_of(event)
         rows.append(
             (
                 app_id,
@@ -521,10 +511,7 @@ def _store_events(tx: _Identity, events: list[NewEvent], received_at: int) -> li
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    for user_id, (first, last) in spans.items():
-        tx.touch(user_id, first, last)
-    for user_id, event in earliest_web.items():
-        keep_initial_properties(tx, user_id, event)
+    users.finish()
     return outcomes
 
 

@@ -412,6 +412,14 @@ class StateIdentity(ABC, Generic[C]):
     def set_initial_properties(self, user_id: str, initial: Mapping[str, str]) -> None:
         self.conn.execute(self._sql.set_initial_properties, (dumps(initial), self.app_id, user_id))
 
+    @abstractmethod
+    def touch(self, user_id: str, first_ms: int, last_ms: int) -> None:
+        """See `IdentityTransaction.touch`."""
+
+    def touch_all(self, spans: Mapping[str, tuple[int, int]]) -> None:
+        for user_id, (first, last) in sorted(spans.items()):
+            self.touch(user_id, first, last)
+
     def server_identifies(self, identity: str, month: str) -> int:
         return int(self._one(self._sql.server_identifies, identity, month)[0])
 
